@@ -1,0 +1,87 @@
+/**
+ * Pieces shared by several families: resolving hyperparameters, the geometry of a per-frame SD-VAE, and the
+ * checkpoint tensors of blocks that many DiT descendants have in common (models.md §0).
+ */
+import type { Geometry, Hyper, HyperInput, WeightInfo } from "./types.js";
+
+export interface HyperDefaults {
+  readonly patch: number;
+  readonly patchT: number;
+  readonly inChannels: number;
+  readonly learnSigma: boolean;
+  readonly mlpRatio: number;
+  readonly captionChannels: number;
+  readonly textTokens: number;
+  readonly numClasses: number;
+}
+
+export function resolveHyper(input: HyperInput, d: HyperDefaults): Hyper {
+  const inChannels = input.in_channels ?? d.inChannels;
+  const learnSigma = input.learn_sigma ?? d.learnSigma;
+  return {
+    hidden: input.hidden,
+    depth: input.depth,
+    heads: input.heads,
+    headDim: Math.floor(input.hidden / input.heads),
+    patch: input.patch ?? d.patch,
+    patchT: input.patch_t ?? d.patchT,
+    inChannels,
+    outChannels: learnSigma ? inChannels * 2 : inChannels,
+    mlpHidden: Math.round(input.hidden * (input.mlp_ratio ?? d.mlpRatio)),
+    captionChannels: d.captionChannels === 0 ? 0 : (input.caption_channels ?? d.captionChannels),
+    textTokens: d.textTokens === 0 ? 0 : (input.text_tokens ?? d.textTokens),
+    numClasses: d.numClasses === 0 ? (input.num_classes ?? 0) : (input.num_classes ?? d.numClasses),
+  };
+}
+
+/** Latents of an SD-VAE (x8 spatially) with the family's latent frame count, patched without padding. */
+export function sdVaeGeometry(hyper: Hyper, size: { height: number; width: number }, latentFrames: number, padToPatch = false): Geometry {
+  const latentHeight = Math.floor(size.height / 8);
+  const latentWidth = Math.floor(size.width / 8);
+  const rows = padToPatch ? Math.ceil(latentHeight / hyper.patch) : Math.floor(latentHeight / hyper.patch);
+  const cols = padToPatch ? Math.ceil(latentWidth / hyper.patch) : Math.floor(latentWidth / hyper.patch);
+  return {
+    latentFrames,
+    latentHeight,
+    latentWidth,
+    tokenFrames: Math.ceil(latentFrames / hyper.patchT),
+    tokenRows: rows,
+    tokenCols: cols,
+  };
+}
+
+export function linear(name: string, out: number, inp: number, bias = true): WeightInfo[] {
+  const w: WeightInfo[] = [{ name: `${name}.weight`, shape: [out, inp] }];
+  if (bias) w.push({ name: `${name}.bias`, shape: [out] });
+  return w;
+}
+
+/** timm-style self-attention: packed qkv and an output projection (models.md §0.6). */
+export function selfAttention(prefix: string, h: Hyper): WeightInfo[] {
+  return [...linear(`${prefix}.qkv`, 3 * h.hidden, h.hidden), ...linear(`${prefix}.proj`, h.hidden, h.hidden)];
+}
+
+/** PixArt-style cross-attention: q from the tokens, packed kv from the text (models.md §0.7). */
+export function crossAttention(prefix: string, h: Hyper): WeightInfo[] {
+  return [
+    ...linear(`${prefix}.q_linear`, h.hidden, h.hidden),
+    ...linear(`${prefix}.kv_linear`, 2 * h.hidden, h.hidden),
+    ...linear(`${prefix}.proj`, h.hidden, h.hidden),
+  ];
+}
+
+/** timm Mlp: fc1 D -> mlp, GELU-tanh, fc2 mlp -> D (models.md §0.10). */
+export function mlp(prefix: string, h: Hyper): WeightInfo[] {
+  return [...linear(`${prefix}.fc1`, h.mlpHidden, h.hidden), ...linear(`${prefix}.fc2`, h.hidden, h.mlpHidden)];
+}
+
+/** The sinusoidal timestep embedder's MLP (models.md §0.2). */
+export function timestepEmbedder(prefix: string, h: Hyper): WeightInfo[] {
+  return [...linear(`${prefix}.mlp.0`, h.hidden, 256), ...linear(`${prefix}.mlp.2`, h.hidden, h.hidden)];
+}
+
+export function paramCount(weights: readonly WeightInfo[]): number {
+  let n = 0;
+  for (const w of weights) n += w.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
