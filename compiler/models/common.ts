@@ -31,6 +31,7 @@ export function resolveHyper(input: HyperInput, d: HyperDefaults): Hyper {
     captionChannels: d.captionChannels === 0 ? 0 : (input.caption_channels ?? d.captionChannels),
     textTokens: d.textTokens === 0 ? 0 : (input.text_tokens ?? d.textTokens),
     numClasses: d.numClasses === 0 ? (input.num_classes ?? 0) : (input.num_classes ?? d.numClasses),
+    sizeEmbedders: input.size_embedders ?? false,
   };
 }
 
@@ -78,6 +79,49 @@ export function mlp(prefix: string, h: Hyper): WeightInfo[] {
 /** The sinusoidal timestep embedder's MLP (models.md §0.2). */
 export function timestepEmbedder(prefix: string, h: Hyper): WeightInfo[] {
   return [...linear(`${prefix}.mlp.0`, h.hidden, 256), ...linear(`${prefix}.mlp.2`, h.hidden, h.hidden)];
+}
+
+/** A SizeEmbedder's MLP over the 256-wide sinusoid (models.md §0.2): PixArt-MS size embedders, STDiT3 fps_embedder. */
+export function sizeEmbedder(prefix: string, width: number): WeightInfo[] {
+  return [...linear(`${prefix}.mlp.0`, width, 256), ...linear(`${prefix}.mlp.2`, width, width)];
+}
+
+/** Open-Sora's Conv3d patch embedding, weight [D, C, pt, p, p] (models.md §0.4). */
+export function patchEmbed3d(prefix: string, h: Hyper): WeightInfo[] {
+  return [
+    { name: `${prefix}.proj.weight`, shape: [h.hidden, h.inChannels, h.patchT, h.patch, h.patch] },
+    { name: `${prefix}.proj.bias`, shape: [h.hidden] },
+  ];
+}
+
+/** adaLN-single's shared modulation `t_block`: SiLU, then Linear(D -> 6D) at index 1 (models.md §0.8). */
+export function adaLNSingle(prefix: string, h: Hyper): WeightInfo[] {
+  return linear(`${prefix}.1`, 6 * h.hidden, h.hidden);
+}
+
+/** The per-block [6, D] table of adaLN-single (models.md §0.8). */
+export function scaleShiftTable(prefix: string, h: Hyper, rows = 6): WeightInfo {
+  return { name: `${prefix}.scale_shift_table`, shape: [rows, h.hidden] };
+}
+
+/**
+ * PixArt-lineage caption embedder (models.md §0.9): the y_proj MLP and the learned null caption. `y_embedding`
+ * is a buffer, but the loader must read it: it is the unconditional input of guidance.
+ */
+export function captionEmbedder(prefix: string, h: Hyper): WeightInfo[] {
+  return [
+    ...linear(`${prefix}.y_proj.fc1`, h.hidden, h.captionChannels),
+    ...linear(`${prefix}.y_proj.fc2`, h.hidden, h.hidden),
+    { name: `${prefix}.y_embedding`, shape: [h.textTokens, h.captionChannels] },
+  ];
+}
+
+/** PixArt-style `T2IFinalLayer` (models.md §0.8): its own [2, D] table and the output projection. */
+export function t2iFinalLayer(prefix: string, h: Hyper): WeightInfo[] {
+  return [
+    scaleShiftTable(prefix, h, 2),
+    ...linear(`${prefix}.linear`, h.patchT * h.patch * h.patch * h.outChannels, h.hidden),
+  ];
 }
 
 export function paramCount(weights: readonly WeightInfo[]): number {

@@ -57,12 +57,19 @@ export const dit: ModelFamily = {
     "DiT-S/2": { hidden: 384, depth: 12, heads: 6, patch: 2 },
     "DiT-S/4": { hidden: 384, depth: 12, heads: 6, patch: 4 },
     "DiT-S/8": { hidden: 384, depth: 12, heads: 6, patch: 8 },
+    // opendit's own size for tests and CPU smoke runs (random weights only).
+    "dit-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, num_classes: 10 },
   },
   defaults: { scheduler: "iddpm", steps: 250, guidance: 4.0, vae: "sd-vae-ft-mse" },
   vaes: ["sd-vae-ft-ema", "sd-vae-ft-mse"],
   latentFrames: () => 1,
   pixelDivisor: (h) => 8 * h.patch,
   geometry: (h, size) => sdVaeGeometry(h, size, 1),
+  officialWeights: {
+    "DiT-XL/2": "DiT-XL-2-256x256.pt or DiT-XL-2-512x512.pt (facebookresearch/DiT download.py)",
+  },
+  // The fixed sin-cos table is recomputed for the actual size (models.md §13.1).
+  skippedTensors: ["pos_embed"],
   trainedSizes: [
     { height: 256, width: 256 },
     { height: 512, width: 512 },

@@ -21,6 +21,11 @@ export interface HyperInput {
   readonly caption_channels?: number;
   readonly text_tokens?: number;
   readonly num_classes?: number;
+  /**
+   * PixArt-MS: resolution and aspect-ratio embedders added to the timestep embedding (models.md §2.3). Named
+   * variants set it; the Spec's explicit `hyper` has no such field, so custom sizes never have them.
+   */
+  readonly size_embedders?: boolean;
 }
 
 /** Fully resolved hyperparameters. */
@@ -39,8 +44,10 @@ export interface Hyper {
   readonly captionChannels: number;
   /** Text tokens cross-attention reads (0 for families without text). */
   readonly textTokens: number;
-  /** Classes without the null class (0 for families without labels). */
+  /** Classes without the null class (0 for families without labels, and for unconditional checkpoints). */
   readonly numClasses: number;
+  /** Whether the model has PixArt-MS size embedders (`csize_embedder`, `ar_embedder`). */
+  readonly sizeEmbedders: boolean;
 }
 
 /** One checkpoint tensor, by its official name. */
@@ -73,6 +80,11 @@ export interface ModelFamily {
   readonly blocks: "single" | "joint" | "interleaved";
   /** Attention kinds the blocks have; PAB may only name these. */
   readonly attention: readonly AttentionKind[];
+  /**
+   * Attention kinds whose q and k get rotary position embeddings over interleaved channel pairs (STDiT3:
+   * temporal), so the head size must be even; absent when the family uses none.
+   */
+  readonly rope?: readonly AttentionKind[];
   /** Block kinds whose MLP output MLP broadcast may reuse. */
   readonly mlpBlockKinds: readonly BlockKind[];
   /** What the samples are conditioned on. */
@@ -105,10 +117,22 @@ export interface ModelFamily {
   pixelDivisor(hyper: Hyper): number;
   /** Token geometry for a size (images: frames = 1). */
   geometry(hyper: Hyper, size: { frames: number; height: number; width: number }): Geometry;
+  /**
+   * Where the official weights of a named variant come from (a file name such as
+   * `OpenSora-v1-HQ-16x512x512.pth`, or a hub repository), keyed by variant; used in hints about missing
+   * checkpoints. Absent when the family publishes none.
+   */
+  readonly officialWeights?: Readonly<Record<string, string>>;
   /** Sizes the official checkpoints were trained at, for a warning (empty when any size is fine). */
   readonly trainedSizes?: readonly { readonly frames?: number; readonly height: number; readonly width: number }[];
   /** Resolve a variant or explicit hyperparameters into full hyperparameters. */
   resolve(input: HyperInput): Hyper;
   /** Every checkpoint tensor the model reads, by official name and shape. */
   weights(hyper: Hyper): WeightInfo[];
+  /**
+   * Names an official checkpoint may also hold that the runtime does not read: fixed sin-cos tables sized to
+   * the training resolution, which the runtime recomputes for the actual size (models.md §13.1), and unused
+   * buffers. A strict loader skips these instead of calling them unexpected.
+   */
+  readonly skippedTensors?: readonly string[];
 }
