@@ -34,9 +34,9 @@ export interface Facts {
   /** Degree of every axis (1 where the layout does not name it). */
   readonly degrees: Readonly<Record<Axis, number>>;
   readonly world: number;
-  /** The guidance scale in force (the Spec's, else the family default). */
+  /** The guidance scale in force: the Spec's, else the family default (1 where there is no unconditional branch). */
   readonly guidance: number;
-  /** Whether an unconditional branch runs: guidance above 1 and a family that has one. */
+  /** Whether an unconditional branch runs: guidance above 1 and a pipeline that has one (`hasUncondBranch`). */
   readonly cfg: boolean;
   readonly windows: Readonly<Partial<Record<AttentionKind, PabWindow>>>;
   /** Model timestep at each step, first step first; undefined without a size. */
@@ -76,6 +76,16 @@ export function resolveHyperFor(family: ModelFamily | undefined, model: Spec["mo
   return input ? family.resolve(input) : undefined;
 }
 
+/**
+ * Whether guidance has an unconditional branch to run: the family has one, and a family that may run without
+ * labels is given labels and a checkpoint with classes (an unconditional sample has nothing to guide against).
+ */
+export function hasUncondBranch(family: ModelFamily | undefined, hyper: Hyper | undefined, spec: Spec): boolean {
+  if (!family || family.uncond === "none") return false;
+  if (family.conditioning !== "class-or-none") return true;
+  return spec.conditioning?.labels !== undefined && (hyper === undefined || hyper.numClasses > 0);
+}
+
 export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issues: PlacedIssue[] } {
   const issues: PlacedIssue[] = [];
   const family = familyInfo(spec.model.family);
@@ -102,7 +112,8 @@ export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issue
     if (w) windows[kind] = w;
   }
 
-  const guidance = spec.scheduler.guidance ?? family?.defaults.guidance ?? 1;
+  const uncond = hasUncondBranch(family, hyper, spec);
+  const guidance = spec.scheduler.guidance ?? (uncond ? family?.defaults.guidance : undefined) ?? 1;
   const facts: Facts = {
     family,
     hyper,
@@ -112,7 +123,7 @@ export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issue
     degrees,
     world: spec.parallel?.world ?? 1,
     guidance,
-    cfg: guidance > 1 && family !== undefined && family.uncond !== "none",
+    cfg: guidance > 1 && uncond,
     windows,
     timesteps: size ? timesteps(spec.scheduler, size) : undefined,
     gpu: GPU_PROFILES[spec.runtime?.gpu ?? DEFAULT_GPU],

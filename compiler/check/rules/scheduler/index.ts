@@ -1,4 +1,7 @@
 /** Rules about the scheduler part of a pipeline, in the order they run. */
 import type { Rule } from "../../context.js";
+import { GuidanceUncondRule } from "./GuidanceUncondRule.js";
+import { SchedulerFamilyRule } from "./SchedulerFamilyRule.js";
+import { SchedulerKnobRule } from "./SchedulerKnobRule.js";
 
-export const schedulerRules: readonly Rule[] = [];
+export const schedulerRules: readonly Rule[] = [SchedulerKnobRule, SchedulerFamilyRule, GuidanceUncondRule];
