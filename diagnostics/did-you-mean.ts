@@ -1,21 +1,27 @@
 /** Did-you-mean: the known names closest to what the user wrote, by edit distance. */
 
-/** Damerau-free Levenshtein distance, case-insensitive. */
+/**
+ * Edit distance with adjacent transpositions counted as one edit (optimal string alignment), case-insensitive:
+ * `stpes` is one edit from `steps`, as a person would count it.
+ */
 export function editDistance(a: string, b: string): number {
   const s = a.toLowerCase();
   const t = b.toLowerCase();
   if (s === t) return 0;
-  let prev = Array.from({ length: t.length + 1 }, (_, j) => j);
-  let cur = new Array<number>(t.length + 1).fill(0);
-  for (let i = 1; i <= s.length; i++) {
-    cur[0] = i;
-    for (let j = 1; j <= t.length; j++) {
+  const rows = s.length + 1;
+  const cols = t.length + 1;
+  const d = new Array<number>(rows * cols).fill(0);
+  for (let i = 0; i < rows; i++) d[i * cols] = i;
+  for (let j = 0; j < cols; j++) d[j] = j;
+  for (let i = 1; i < rows; i++) {
+    for (let j = 1; j < cols; j++) {
       const cost = s.charCodeAt(i - 1) === t.charCodeAt(j - 1) ? 0 : 1;
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      let best = Math.min(d[(i - 1) * cols + j]! + 1, d[i * cols + j - 1]! + 1, d[(i - 1) * cols + j - 1]! + cost);
+      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1]) best = Math.min(best, d[(i - 2) * cols + j - 2]! + 1);
+      d[i * cols + j] = best;
     }
-    [prev, cur] = [cur, prev];
   }
-  return prev[t.length]!;
+  return d[rows * cols - 1]!;
 }
 
 /**

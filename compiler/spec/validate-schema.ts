@@ -50,7 +50,7 @@ function expectedType(t: unknown): string {
   return Array.isArray(t) ? t.map((x) => names[String(x)] ?? String(x)).join(" or ") : (names[String(t)] ?? String(t));
 }
 
-interface Placed {
+export interface Placed {
   code: Code;
   pointer: string;
   part: "key" | "value";
@@ -59,7 +59,8 @@ interface Placed {
   suggestions?: string[];
 }
 
-function describe(e: ErrorObject): Placed {
+/** One ajv error as an opendit diagnostic: its code, where it belongs and what to say. */
+export function describeSchemaError(e: ErrorObject): Placed {
   const at = e.instancePath;
   const where = displayPath(at);
   const schema = e.parentSchema as { description?: string; properties?: Record<string, { description?: string }> } | undefined;
@@ -179,7 +180,7 @@ export function validateSchema(tree: SourceTree): SchemaResult {
   const seen = new Set<string>();
   const diagnostics: Diagnostic[] = [];
   for (const e of validate.errors ?? []) {
-    const placed = describe(e);
+    const placed = describeSchemaError(e);
     const key = `${placed.code}|${placed.pointer}|${placed.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
