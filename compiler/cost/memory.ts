@@ -168,12 +168,14 @@ export function estimateMemory(spec: Spec, facts: Facts): MemoryEstimate | undef
       ? 2 * Math.ceil(tokens / Math.max(1, degrees.ring)) * Math.ceil(D / Math.max(1, degrees.ulysses)) * localBatch * Math.ceil(units / stages) * bytes
       : 0;
 
-  // PAB caches: one D-wide local activation per block per windowed attention kind.
+  // PAB caches: one D-wide local activation per block holding a windowed attention kind (STDiT3's
+  // cross-attention sits in both its spatial and its temporal blocks, so it caches twice as many).
   const oneCache = localTokens * localBatch * D * bytes;
   let pabCache = 0;
   for (const kind of family.attention as readonly AttentionKind[]) {
     const w = facts.windows[kind];
-    if (w?.kind === "window") pabCache += hyper.depth * oneCache;
+    const hostKinds = family.attentionBlocks[kind]?.length ?? 1;
+    if (w?.kind === "window") pabCache += hostKinds * hyper.depth * oneCache;
   }
   let mlpCache = 0;
   const mlp = spec.acceleration?.pab?.mlp;

@@ -38,6 +38,9 @@ export const dit: ModelFamily = {
   kind: "image",
   blocks: "single",
   attention: ["spatial"],
+  attentionBlocks: { spatial: ["spatial"] },
+  // DiT's forward feeds the sampler's timestep as it is.
+  pabTimestep: "scheduler",
   mlpBlockKinds: ["spatial"],
   conditioning: "class",
   uncond: "null-class",

@@ -71,6 +71,9 @@ export const latteT2V: ModelFamily = {
   kind: "video",
   blocks: "interleaved",
   attention: ["spatial", "temporal", "cross"],
+  attentionBlocks: { spatial: ["spatial"], temporal: ["temporal"], cross: ["spatial"] },
+  // VideoSys's Latte blocks test `int(org_timestep[0])`, the uncast scheduler timestep.
+  pabTimestep: "scheduler",
   mlpBlockKinds: ["spatial", "temporal"],
   conditioning: "text",
   // The T5 encoding of "" (truncated to the prompt's valid tokens), not a learned null caption.

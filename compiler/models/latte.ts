@@ -43,6 +43,9 @@ export const latte: ModelFamily = {
   kind: "video",
   blocks: "interleaved",
   attention: ["spatial", "temporal"],
+  attentionBlocks: { spatial: ["spatial"], temporal: ["temporal"] },
+  // VideoSys's Latte blocks test `int(org_timestep[0])`, the uncast scheduler timestep.
+  pabTimestep: "scheduler",
   mlpBlockKinds: ["spatial", "temporal"],
   conditioning: "class-or-none",
   uncond: "null-class",

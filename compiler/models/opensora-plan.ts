@@ -32,6 +32,9 @@ export const opensoraPlan: ModelFamily = {
   kind: "video",
   blocks: "interleaved",
   attention: ["spatial", "temporal", "cross"],
+  attentionBlocks: { spatial: ["spatial"], temporal: ["temporal"], cross: ["spatial"] },
+  // VideoSys's Open-Sora-Plan v1.1 blocks test `int(org_timestep[0])`, like Latte.
+  pabTimestep: "scheduler",
   mlpBlockKinds: ["spatial", "temporal"],
   conditioning: "text",
   // The T5 encoding of "" (truncated to the prompt's valid tokens at batch 1).

@@ -55,6 +55,9 @@ export const pixart: ModelFamily = {
   kind: "image",
   blocks: "single",
   attention: ["spatial", "cross"],
+  attentionBlocks: { spatial: ["spatial"], cross: ["spatial"] },
+  // PixArt's forward starts with `timestep = timestep.to(self.dtype)`.
+  pabTimestep: "model-dtype",
   mlpBlockKinds: ["spatial"],
   conditioning: "text",
   uncond: "null-caption",

@@ -57,6 +57,9 @@ export const stdit: ModelFamily = {
   kind: "video",
   blocks: "joint",
   attention: ["spatial", "temporal", "cross"],
+  attentionBlocks: { spatial: ["spatial"], temporal: ["spatial"], cross: ["spatial"] },
+  // Open-Sora 1.0's STDiT casts the timestep to the model dtype first; each joint block holds all three attentions.
+  pabTimestep: "model-dtype",
   // Each joint block has one MLP, addressed by the block's index as a spatial block's.
   mlpBlockKinds: ["spatial"],
   conditioning: "text",

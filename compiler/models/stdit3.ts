@@ -72,6 +72,9 @@ export const stdit3: ModelFamily = {
   kind: "video",
   blocks: "interleaved",
   attention: ["spatial", "temporal", "cross"],
+  attentionBlocks: { spatial: ["spatial"], temporal: ["temporal"], cross: ["spatial", "temporal"] },
+  // STDiT3.forward casts with `timestep.to(dtype)` before the blocks test it; every STDiT3Block holds cross-attention.
+  pabTimestep: "model-dtype",
   // lucidrains RoPE over interleaved pairs of the head, on temporal attention only (§5.3).
   rope: ["temporal"],
   mlpBlockKinds: ["spatial", "temporal"],

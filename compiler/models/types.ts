@@ -81,6 +81,17 @@ export interface ModelFamily {
   /** Attention kinds the blocks have; PAB may only name these. */
   readonly attention: readonly AttentionKind[];
   /**
+   * The block kinds that hold each attention kind (`single` and `joint` families count their one block kind
+   * as `spatial`). Cross-attention is where interleaved families differ: STDiT3 has it in both kinds,
+   * Latte-T2V and Open-Sora-Plan only in spatial blocks. PAB caches are counted over these blocks.
+   */
+  readonly attentionBlocks: Readonly<Partial<Record<AttentionKind, readonly BlockKind[]>>>;
+  /**
+   * Which timestep the reference's PAB test compares against the window: the sampler's value, or the value
+   * after the model's forward casts it to the weights' dtype (lower/pab-timestep.ts says why this matters).
+   */
+  readonly pabTimestep: "model-dtype" | "scheduler";
+  /**
    * Attention kinds whose q and k get rotary position embeddings over interleaved channel pairs (STDiT3:
    * temporal), so the head size must be even; absent when the family uses none.
    */

@@ -50,7 +50,7 @@ export interface ExprIssue {
 }
 
 export interface ExprResult<T> {
-  /** Present when the expression parsed (it may still carry warnings-free issues such as a repeated axis). */
+  /** Present only when the expression parsed with no issues at all. */
   readonly value?: T;
   readonly issues: readonly ExprIssue[];
 }
