@@ -92,6 +92,7 @@ const catalog = {
   OD3401: { name: "scheduler-knob", severity: "error", summary: "A scheduler setting does not apply to this scheduler kind." },
   OD3402: { name: "scheduler-family", severity: "error", summary: "The scheduler does not match how the family was trained (noise prediction vs flow)." },
   OD3403: { name: "guidance-uncond", severity: "error", summary: "Guidance above 1 needs an unconditional branch the model has." },
+  OD3404: { name: "scheduler-settings", severity: "error", summary: "The scheduler's settings cannot be lowered to a step table (too many steps, an unsupported order, a degenerate schedule)." },
   // OD35xx: resources
   OD3501: { name: "checkpoint-missing", severity: "warning", summary: "The checkpoint file does not exist (a warning in validate, an error in run)." },
   OD3502: { name: "memory-exceeds-gpu", severity: "error", summary: "The estimated memory per rank exceeds the named GPU's memory." },

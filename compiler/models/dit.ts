@@ -69,7 +69,7 @@ export const dit: ModelFamily = {
   pixelDivisor: (h) => 8 * h.patch,
   geometry: (h, size) => sdVaeGeometry(h, size, 1),
   officialWeights: {
-    "DiT-XL/2": "DiT-XL-2-256x256.pt or DiT-XL-2-512x512.pt (facebookresearch/DiT download.py)",
+    "DiT-XL/2": "facebookresearch/DiT: DiT-XL-2-256x256.pt or DiT-XL-2-512x512.pt",
   },
   // The fixed sin-cos table is recomputed for the actual size (models.md §13.1).
   skippedTensors: ["pos_embed"],

@@ -63,9 +63,10 @@ export const pixart: ModelFamily = {
   uncond: "null-caption",
   prediction: "eps",
   samplers: ["iddpm", "ddim", "dpm-solver"],
-  // The default DPM-Solver path drops the variance half and guides all 4 eps channels; the official IDDPM path
-  // (`forward_with_cfg`) guides only the first 3, like DiT (models.md §2.5, §9.5).
-  cfgChannels: "all",
+  // The official IDDPM path (`forward_with_cfg`) guides only the first 3 eps channels, like DiT; the default
+  // DPM-Solver path drops the variance half and guides all 4, which schedule/guidance.ts decides by sampler
+  // (models.md §2.5, §9.5).
+  cfgChannels: 3,
   variants: {
     "PixArt-XL/2": { hidden: 1152, depth: 28, heads: 16, patch: 2 },
     "PixArt-XL/2-1024-MS": { hidden: 1152, depth: 28, heads: 16, patch: 2, size_embedders: true },

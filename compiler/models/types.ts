@@ -109,7 +109,10 @@ export interface ModelFamily {
   readonly prediction: "eps" | "flow";
   /** Samplers that fit how the family was trained. */
   readonly samplers: readonly SchedulerKind[];
-  /** Output channels official guidance mixes (DiT's reference guides only the first 3), or all latent channels. */
+  /**
+   * Output channels official guidance mixes on the IDDPM code path (`forward_with_cfg`: DiT, STDiT 1.0 and
+   * PixArt guide only the first 3), or all latent channels; other samplers mix all (schedule/guidance.ts).
+   */
   readonly cfgChannels: number | "all";
   /** Named sizes; the first is the default. */
   readonly variants: Readonly<Record<string, HyperInput>>;

@@ -109,7 +109,12 @@ const Scheduler = Obj(
       Type.Boolean({ description: "Rectified flow: Open-Sora 1.2's resolution and frame-count timestep shift (default true)." }),
     ),
     train_steps: Type.Optional(Type.Integer({ minimum: 2, maximum: 100000, description: "Training timesteps of the noise schedule (default 1000)." })),
-    spacing: Type.Optional(StringEnum(["leading", "trailing", "linspace"] as const, "DDIM: how the steps are spaced over the training timesteps.")),
+    spacing: Type.Optional(
+      StringEnum(
+        ["leading", "trailing", "linspace", "iddpm"] as const,
+        "DDIM: how the steps are spaced over the training timesteps (diffusers' leading, trailing or linspace; or `iddpm`, the respaced steps of IDDPM's ddim_sample).",
+      ),
+    ),
     cfg_channels: Type.Optional(
       StringEnum(["official", "all"] as const, "Which output channels guidance mixes: `official` keeps each family's reference quirk (DiT: the first 3)."),
     ),

@@ -9,7 +9,7 @@
 import { Composer, isScalar, Parser, type CST, type Document, type DocumentOptions, type ParseOptions, type SchemaOptions } from "yaml";
 import { compareDiagnostics, createDiagnostic, type Diagnostic, type DiagnosticInit } from "../../diagnostics/diagnostic.js";
 import type { ParseResult } from "../parse.js";
-import { range, type Range, type SourceFile } from "../source.js";
+import { positionAt, range, type Range, type SourceFile } from "../source.js";
 import type { NodeSpan, Pointer, SourceTree } from "../source-tree.js";
 import { placeComments } from "./yaml-comments.js";
 import { yamlErrorDiagnostic } from "./yaml-errors.js";
@@ -84,8 +84,9 @@ function parseYamlFile(file: SourceFile): ParseResult {
   if (!first) {
     const stream = composer.streamInfo();
     const syntax = new SyntaxDiagnostics(found);
-    for (const error of stream.errors) syntax.add(yamlErrorDiagnostic(error, text.length, "error"));
-    for (const warning of stream.warnings) syntax.add(yamlErrorDiagnostic(warning, text.length, "warning"));
+    for (const error of stream.errors) syntax.add(error.code, yamlErrorDiagnostic(error, text.length, "error"));
+    for (const warning of stream.warnings) syntax.add(warning.code, yamlErrorDiagnostic(warning, text.length, "warning"));
+    syntax.flush(file);
     if (stream.errors.length === 0) reportEmpty(found);
     return finish();
   }
@@ -96,12 +97,14 @@ function parseYamlFile(file: SourceFile): ParseResult {
   for (const error of first.errors) {
     if (REPORTED_ELSEWHERE.has(error.code)) continue;
     if (error.code === "RESOURCE_EXHAUSTION" && parts.tooDeep) continue;
-    syntax.add(yamlErrorDiagnostic(error, text.length, "error"));
+    syntax.add(error.code, yamlErrorDiagnostic(error, text.length, "error"));
   }
   for (const warning of first.warnings) {
     // An unknown tag leaves a value opendit cannot trust, so it is an error (yaml-errors words it).
-    syntax.add(yamlErrorDiagnostic(warning, text.length, warning.code === "TAG_RESOLVE_FAILED" ? "error" : "warning"));
+    const severity = warning.code === "TAG_RESOLVE_FAILED" ? "error" : "warning";
+    syntax.add(warning.code, yamlErrorDiagnostic(warning, text.length, severity));
   }
+  syntax.flush(file);
 
   const secondStart = documentTokens[1]?.offset ?? Infinity;
   const second = documents[1];
@@ -140,18 +143,43 @@ function parseYamlFile(file: SourceFile): ParseResult {
 }
 
 /** Collects the parser's diagnostics once each, up to MAX_SYNTAX_DIAGNOSTICS. */
+/**
+ * Collects the parser's errors and warnings. One broken line (an unquoted `[` inside `{ }`, say) makes the
+ * parser report a cascade of "unexpected token" errors on every line after it; only the first error is the
+ * user's mistake, so later errors of the cascading kinds are dropped, and at most one error is kept per line.
+ */
 class SyntaxDiagnostics {
-  private readonly seen = new Set<string>();
+  private readonly entries: { readonly yamlCode: string; readonly init: DiagnosticInit }[] = [];
 
   constructor(private readonly found: DiagnosticInit[]) {}
 
-  add(init: DiagnosticInit): void {
-    const key = `${init.code} ${init.range.start} ${init.range.end} ${init.message}`;
-    if (this.seen.has(key) || this.seen.size >= MAX_SYNTAX_DIAGNOSTICS) return;
-    this.seen.add(key);
-    this.found.push(init);
+  add(yamlCode: string, init: DiagnosticInit): void {
+    this.entries.push({ yamlCode, init });
+  }
+
+  /** Moves what is worth reporting into `found`. */
+  flush(file: SourceFile): void {
+    const seen = new Set<string>();
+    const errorLines = new Set<number>();
+    let firstError = true;
+    const ordered = [...this.entries].sort((a, b) => a.init.range.start - b.init.range.start);
+    for (const { yamlCode, init } of ordered) {
+      const key = `${init.code} ${init.range.start} ${init.range.end} ${init.message}`;
+      if (seen.has(key) || seen.size >= MAX_SYNTAX_DIAGNOSTICS) continue;
+      if (init.code === "OD1001") {
+        const line = positionAt(file, init.range.start).line;
+        if (!firstError && (CASCADING.has(yamlCode) || errorLines.has(line))) continue;
+        firstError = false;
+        errorLines.add(line);
+      }
+      seen.add(key);
+      this.found.push(init);
+    }
   }
 }
+
+/** yaml error codes that, after a first error, are almost always its consequences. */
+const CASCADING = new Set(["UNEXPECTED_TOKEN", "BAD_INDENT", "MISSING_CHAR", "MULTILINE_IMPLICIT_KEY", "BLOCK_AS_IMPLICIT_KEY"]);
 
 function reportEmpty(found: DiagnosticInit[]): void {
   found.push({

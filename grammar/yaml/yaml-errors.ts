@@ -44,6 +44,11 @@ const wordings: Partial<Record<YAMLError["code"], Wording>> = {
   UNEXPECTED_TOKEN: { message: (m) => unexpectedTokenMessage(m), hint: QUOTE_HINT },
 };
 
+/** An unquoted `[` or `{` in a value (a PAB window inside `{ ... }`, say) opens a YAML list or mapping. */
+const BRACKET_HINT =
+  "A `[` or `{` inside a value starts a YAML list or mapping: quote the whole value, for example " +
+  '`temporal: "every 4 in [450, 930]"`.';
+
 /** The diagnostic for one error or warning of the `yaml` package (`severity` "error" makes it OD1001). */
 export function yamlErrorDiagnostic(error: YAMLError, textLength: number, severity: "error" | "warning"): DiagnosticInit {
   const start = clamp(error.pos[0], textLength);
@@ -53,7 +58,7 @@ export function yamlErrorDiagnostic(error: YAMLError, textLength: number, severi
   const wording = wordings[error.code];
   const sentence = wording ? wording.message(yamlMessage) : yamlMessage;
   const message = `${upperFirst(sentence.replace(/[.\s]+$/, ""))} (YAML ${error.code}).`;
-  const hint = wording?.hint;
+  const hint = /flow-(seq|map)-start/.test(yamlMessage) ? BRACKET_HINT : wording?.hint;
   return severity === "error"
     ? { code: "OD1001", message, range: at, ...(hint ? { hint } : {}) }
     : { code: "OD1009", message, range: at, ...(hint ? { hint } : {}) };
@@ -88,9 +93,28 @@ function missingCharMessage(m: string): string {
   return m;
 }
 
+/** yaml's token names, as a person reads them. */
+const TOKEN_NAMES: Readonly<Record<string, string>> = {
+  "flow-seq-start": "`[`",
+  "flow-seq-end": "`]`",
+  "flow-map-start": "`{`",
+  "flow-map-end": "`}`",
+  comma: "`,`",
+  "map-value-ind": "`:`",
+  "seq-item-ind": "`-`",
+  "explicit-key-ind": "`?`",
+  scalar: "value",
+  anchor: "anchor",
+  tag: "tag",
+};
+
+/** "Unexpected flow-seq-start at node end" becomes "Unexpected `[` after the end of a value". */
 function unexpectedTokenMessage(m: string): string {
-  const token = /^Unexpected (.+?) token/.exec(m)?.[1];
-  return token ? `Unexpected ${token.replace(/-/g, " ")} here` : m;
+  const found = /^Unexpected (\S+?)(?: token)?(?: (at node end|here|in .*))?$/.exec(m);
+  if (!found) return m;
+  const token = TOKEN_NAMES[found[1]!] ?? found[1]!.replace(/-/g, " ");
+  const where = found[2] === "at node end" ? " after the end of a value" : found[2] && found[2] !== "here" ? ` ${found[2]}` : " here";
+  return `Unexpected ${token}${where}`;
 }
 
 function firstLine(message: string): string {

@@ -81,7 +81,7 @@ describe("model registry", () => {
     const table = Object.fromEntries(knownFamilies().map((f) => [f.family, [f.conditioning, f.uncond, f.prediction, f.cfgChannels, f.blocks]]));
     expect(table).toEqual({
       dit: ["class", "null-class", "eps", 3, "single"],
-      pixart: ["text", "null-caption", "eps", "all", "single"],
+      pixart: ["text", "null-caption", "eps", 3, "single"],
       latte: ["class-or-none", "null-class", "eps", "all", "interleaved"],
       "latte-t2v": ["text", "negative-prompt", "eps", "all", "interleaved"],
       stdit: ["text", "null-caption", "eps", 3, "joint"],

@@ -3,5 +3,6 @@ import type { Rule } from "../../context.js";
 import { GuidanceUncondRule } from "./GuidanceUncondRule.js";
 import { SchedulerFamilyRule } from "./SchedulerFamilyRule.js";
 import { SchedulerKnobRule } from "./SchedulerKnobRule.js";
+import { SchedulerSettingsRule } from "./SchedulerSettingsRule.js";
 
-export const schedulerRules: readonly Rule[] = [SchedulerKnobRule, SchedulerFamilyRule, GuidanceUncondRule];
+export const schedulerRules: readonly Rule[] = [SchedulerKnobRule, SchedulerSettingsRule, SchedulerFamilyRule, GuidanceUncondRule];

@@ -27,7 +27,7 @@ describe("CheckpointPresentRule (OD3501)", () => {
     );
     expect(d!.hint).toBe(
       "Write `checkpoint: random` for a smoke run with seeded random weights, or download the official DiT-XL/2 weights " +
-        "(DiT-XL-2-256x256.pt or DiT-XL-2-512x512.pt (facebookresearch/DiT download.py)), convert them to .safetensors and give their path relative to this file.",
+        "(facebookresearch/DiT: DiT-XL-2-256x256.pt or DiT-XL-2-512x512.pt), convert them to .safetensors and give their path relative to this file.",
     );
     expect(d!.suggestions).toEqual(["random"]);
   });

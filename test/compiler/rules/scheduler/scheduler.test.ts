@@ -111,3 +111,26 @@ describe("GuidanceUncondRule (OD3403)", () => {
     expectCodeAtMarkers(validateMarked(stdit3("scheduler: { kind: rflow, steps: 30, guidance: 7 }\n")), "OD3403");
   });
 });
+
+describe("SchedulerSettingsRule (OD3404)", () => {
+  it("refuses DPM-Solver++ order 3 on the order value", () => {
+    const r = validateMarked(dit("scheduler: { kind: dpm-solver, steps: 20, order: <|3|> }\n"));
+    const [d] = expectCodeAtMarkers(r, "OD3404");
+    expect(d!.message).toContain("order 3 is not supported");
+    expect(d!.hint).toBe("Use `order: 2` (DPM-Solver++ 2M, the reference default).");
+  });
+
+  it("refuses more respaced steps than training steps, and one IDDPM step", () => {
+    const more = validateMarked(dit("scheduler: { kind: ddim, spacing: iddpm, steps: <|200|>, train_steps: 100 }\n"));
+    expect(expectCodeAtMarkers(more, "OD3404")[0]!.hint).toBe("Use between 2 and 100 steps.");
+    const one = validateMarked(dit("scheduler: { kind: iddpm, steps: <|1|> }\n"));
+    expectCodeAtMarkers(one, "OD3404");
+  });
+
+  it("accepts the reference settings", () => {
+    for (const s of ["{ kind: iddpm, steps: 250 }", "{ kind: dpm-solver, steps: 20, order: 2 }", "{ kind: ddim, steps: 50, spacing: iddpm }"]) {
+      const r = validateMarked(dit(`scheduler: ${s}\n`));
+      expect(r.diagnostics.filter((d) => d.code === "OD3404")).toEqual([]);
+    }
+  });
+});
