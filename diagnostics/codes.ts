@@ -92,6 +92,7 @@ const catalog = {
   OD3401: { name: "scheduler-knob", severity: "error", summary: "A scheduler setting does not apply to this scheduler kind." },
   OD3402: { name: "scheduler-family", severity: "error", summary: "The scheduler does not match how the family was trained (noise prediction vs flow)." },
   OD3403: { name: "guidance-uncond", severity: "error", summary: "Guidance above 1 needs an unconditional branch the model has." },
+  OD3405: { name: "rflow-frames", severity: "error", summary: "Open-Sora 1.2's rectified-flow timestep transform needs 1 frame or at least 17." },
   OD3404: { name: "scheduler-settings", severity: "error", summary: "The scheduler's settings cannot be lowered to a step table (too many steps, an unsupported order, a degenerate schedule)." },
   // OD35xx: resources
   OD3501: { name: "checkpoint-missing", severity: "warning", summary: "The checkpoint file does not exist (a warning in validate, an error in run)." },

@@ -86,6 +86,11 @@ export function hasUncondBranch(family: ModelFamily | undefined, hyper: Hyper | 
   return spec.conditioning?.labels !== undefined && (hyper === undefined || hyper.numClasses > 0);
 }
 
+/** A schedule with a non-finite timestep is one a rule refuses (RflowFramesRule); other rules then stay silent. */
+function finiteOrUndefined(values: number[]): number[] | undefined {
+  return values.every(Number.isFinite) ? values : undefined;
+}
+
 export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issues: PlacedIssue[] } {
   const issues: PlacedIssue[] = [];
   const family = familyInfo(spec.model.family);
@@ -125,7 +130,7 @@ export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issue
     guidance,
     cfg: guidance > 1 && uncond,
     windows,
-    timesteps: size ? timesteps(spec.scheduler, size) : undefined,
+    timesteps: size ? finiteOrUndefined(timesteps(spec.scheduler, size)) : undefined,
     gpu: GPU_PROFILES[spec.runtime?.gpu ?? DEFAULT_GPU],
   };
   return { facts, issues };

@@ -106,10 +106,19 @@ export function dpmModelTime(t: number, train: number): number {
 
 /** The rectified-flow timestep transform of Open-Sora 1.2 (models.md §9.4), on u in [0, 1]. */
 export function rflowShift(u: number, ctx: TimestepContext): number {
+  const r = rflowRatio(ctx);
+  return (r * u) / (1 + (r - 1) * u);
+}
+
+/**
+ * The ratio r of the Open-Sora 1.2 transform: sqrt(pixels / 512²) · sqrt(frames // 17 · 5), with 1 for an
+ * image. Below 17 frames the frame factor is 0, so every timestep collapses to 0 (and the first is 0/0): the
+ * reference breaks there, and the checker refuses it (RflowFramesRule).
+ */
+export function rflowRatio(ctx: TimestepContext): number {
   const rs = Math.sqrt((ctx.height * ctx.width) / (512 * 512));
   const nf = ctx.frames === 1 ? 1 : Math.floor(ctx.frames / 17) * 5;
-  const r = rs * Math.sqrt(nf);
-  return (r * u) / (1 + (r - 1) * u);
+  return rs * Math.sqrt(nf);
 }
 
 /** The flow-matching shift σ' = shift·σ / (1 + (shift − 1)·σ) (models.md §8.2). */

@@ -134,3 +134,28 @@ describe("SchedulerSettingsRule (OD3404)", () => {
     }
   });
 });
+
+describe("RflowFramesRule (OD3405)", () => {
+  const video = (frames: string, extra = "") =>
+    dedent(`
+      version: 1
+      name: t
+      model: { family: stdit3, variant: STDiT3-XL/2, checkpoint: random }
+      conditioning: { prompts: [a cat] }
+      video: { frames: ${frames}, height: 240, width: 424 }
+    `) + `scheduler: { kind: rflow, steps: 30${extra} }\n`;
+
+  it("refuses 2 to 16 frames, where the transform collapses every timestep", () => {
+    const r = validateMarked(video("<|16|>"));
+    const [d] = expectCodeAtMarkers(r, "OD3405");
+    expect(d!.hint).toContain("17 frames or more");
+    expect(r.facts?.timesteps).toBeUndefined();
+  });
+
+  it("accepts an image, 17 frames and more, or the transform turned off", () => {
+    for (const r of [validateMarked(video("1")), validateMarked(video("51")), validateMarked(video("16", ", timestep_transform: false"))]) {
+      expect(r.diagnostics.filter((d) => d.code === "OD3405")).toEqual([]);
+      expect(r.facts?.timesteps?.every(Number.isFinite)).toBe(true);
+    }
+  });
+});
