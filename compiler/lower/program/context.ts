@@ -1,0 +1,107 @@
+/**
+ * The local geometry one rank works with, derived once from the checked Spec and its layout: how many samples
+ * the model batch holds, which dimension the sequence axes shard and the resulting local frames and tokens.
+ *
+ * Sharding, at rest between blocks (one choice for all families, so every lowering shares it):
+ * - `dsp`: the token frames are split over the DSP group (DSP's resting shard, opendit-videosys.md §2.2);
+ *   spatial attention is local, temporal attention switches to a token shard with one all-to-all and back.
+ * - `tokens`: Ulysses x Ring split the rows·cols positions of every frame over the sequence group (Ulysses
+ *   innermost, so a rank's run index is ring·U + ulysses); temporal attention is local, spatial attention
+ *   gathers its sequence with Ulysses all-to-alls over heads and the Ring exchange of K/V.
+ * - `none`: everything local.
+ */
+import type { Facts } from "../../check/facts.js";
+import type { Geometry, Hyper, ModelFamily } from "../../models/types.js";
+import type { Spec } from "../../spec/schema.js";
+import type { PlanDtype } from "../../plan/types.js";
+import type { PabPlan } from "../pab.js";
+import type { ProgramBuilder } from "./builder.js";
+
+export type SequenceSharding = "none" | "dsp" | "tokens";
+
+export interface LowerContext {
+  readonly b: ProgramBuilder;
+  readonly spec: Spec;
+  readonly family: ModelFamily;
+  readonly hyper: Hyper;
+  readonly geometry: Geometry;
+  readonly pab: PabPlan;
+  readonly dtype: PlanDtype;
+  readonly D: number;
+  readonly heads: number;
+  readonly headDim: number;
+  /** Token frames and tokens per frame (rows·cols) of the whole sample. */
+  readonly T: number;
+  readonly S: number;
+  /** Samples of the run, and those this rank's dp part holds. */
+  readonly samples: number;
+  readonly localSamples: number;
+  /** Whether guidance runs an unconditional branch, and whether CFG parallel splits it across ranks. */
+  readonly guided: boolean;
+  readonly cfgParallel: boolean;
+  /** Samples in the model batch on this rank (both CFG halves unless CFG parallel). */
+  readonly n: number;
+  readonly sharding: SequenceSharding;
+  readonly dsp: number;
+  readonly ulysses: number;
+  readonly ring: number;
+  /** Local token frames and tokens per frame at rest. */
+  readonly Tl: number;
+  readonly Sl: number;
+  /** Rows of the residual stream on this rank: n·Tl·Sl. */
+  readonly rows: number;
+}
+
+/** Samples of the run: prompts or labels (one when there are none). */
+export function sampleCount(spec: Spec): number {
+  const c = spec.conditioning;
+  return c?.prompts?.length ?? c?.labels?.length ?? 1;
+}
+
+export function createLowerContext(b: ProgramBuilder, spec: Spec, facts: Facts, pab: PabPlan): LowerContext {
+  const { family, hyper, geometry, degrees } = facts;
+  if (!family || !hyper || !geometry) throw new Error("lowering needs a family, hyperparameters and a size (the checker guarantees them)");
+  const T = geometry.tokenFrames;
+  const S = geometry.tokenRows * geometry.tokenCols;
+  const samples = sampleCount(spec);
+  if (samples % degrees.dp !== 0) throw new Error(`${samples} samples do not split over dp ${degrees.dp}`);
+  const localSamples = samples / degrees.dp;
+  const guided = facts.cfg;
+  const cfgParallel = degrees.cfg > 1;
+  const n = guided && !cfgParallel ? 2 * localSamples : localSamples;
+  const sequence = degrees.ulysses * degrees.ring;
+  const sharding: SequenceSharding = degrees.dsp > 1 ? "dsp" : sequence > 1 ? "tokens" : "none";
+  if (sharding === "dsp" && (T % degrees.dsp !== 0 || S % degrees.dsp !== 0)) {
+    throw new Error(`dsp ${degrees.dsp} does not divide ${T} frames and ${S} tokens (padding is not lowered)`);
+  }
+  if (sharding === "tokens" && S % sequence !== 0) throw new Error(`${S} tokens do not split over ulysses x ring ${sequence}`);
+  if (hyper.heads % degrees.ulysses !== 0) throw new Error(`ulysses ${degrees.ulysses} does not divide ${hyper.heads} heads`);
+  const Tl = sharding === "dsp" ? T / degrees.dsp : T;
+  const Sl = sharding === "tokens" ? S / sequence : S;
+  return {
+    b,
+    spec,
+    family,
+    hyper,
+    geometry,
+    pab,
+    dtype: b.dtype,
+    D: hyper.hidden,
+    heads: hyper.heads,
+    headDim: hyper.headDim,
+    T,
+    S,
+    samples,
+    localSamples,
+    guided,
+    cfgParallel,
+    n,
+    sharding,
+    dsp: degrees.dsp,
+    ulysses: degrees.ulysses,
+    ring: degrees.ring,
+    Tl,
+    Sl,
+    rows: n * Tl * Sl,
+  };
+}

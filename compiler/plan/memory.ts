@@ -1,0 +1,74 @@
+/**
+ * The static memory plan of one rank: every buffer gets a byte offset in one arena allocated before the step
+ * loop. Buffers that outlive a step (inputs, tables, state, caches, outputs) get space of their own;
+ * activations share space by liveness: each is placed at the lowest offset free over its whole lifetime
+ * (first write to last read within the step program), first-fit in order of first write.
+ */
+import type { DeclaredBuffer } from "../lower/program/builder.js";
+import { opBuffers } from "./op-buffers.js";
+import type { Op } from "./ops.js";
+import type { PlanBuffer, PlanDtype } from "./types.js";
+
+/** Every buffer starts on a 256-byte boundary (what GPU kernels and vector loads want). */
+const ALIGN = 256;
+
+export const DTYPE_BYTES: Readonly<Record<PlanDtype, number>> = { f32: 4, bf16: 2, f16: 2, i32: 4 };
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+export function bufferBytes(b: { shape: readonly number[]; dtype: PlanDtype }): number {
+  return b.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[b.dtype];
+}
+
+export interface MemoryPlan {
+  readonly buffers: PlanBuffer[];
+  readonly arenaBytes: number;
+  /** Bytes of buffers that live across steps, and the peak of the shared activation region. */
+  readonly persistentBytes: number;
+  readonly activationBytes: number;
+}
+
+export function planMemory(declared: readonly DeclaredBuffer[], step: readonly Op[]): MemoryPlan {
+  const live = new Map<string, [number, number]>();
+  for (const op of step) {
+    const { reads, writes } = opBuffers(op);
+    for (const name of [...reads, ...writes]) {
+      const span = live.get(name);
+      if (span) span[1] = op.id;
+      else live.set(name, [op.id, op.id]);
+    }
+  }
+  const out: PlanBuffer[] = [];
+  let offset = 0;
+  for (const b of declared) {
+    if (b.role === "activation") continue;
+    const bytes = bufferBytes(b);
+    out.push({ ...b, offset, bytes });
+    offset += align(bytes);
+  }
+  const persistentBytes = offset;
+
+  const activations = declared
+    .filter((b) => b.role === "activation")
+    .map((b) => ({ b, span: live.get(b.name) ?? ([0, 0] as [number, number]), bytes: bufferBytes(b) }))
+    .sort((x, y) => x.span[0] - y.span[0] || y.bytes - x.bytes || (x.b.name < y.b.name ? -1 : 1));
+  const placed: { start: number; end: number; first: number; last: number }[] = [];
+  let peak = 0;
+  for (const a of activations) {
+    const overlapping = placed
+      .filter((p) => p.first <= a.span[1] && a.span[0] <= p.last)
+      .sort((x, y) => x.start - y.start);
+    let at = 0;
+    for (const p of overlapping) {
+      if (at + a.bytes <= p.start) break;
+      at = Math.max(at, p.end);
+    }
+    const end = align(at + a.bytes);
+    placed.push({ start: at, end, first: a.span[0], last: a.span[1] });
+    peak = Math.max(peak, end);
+    out.push({ ...a.b, offset: persistentBytes + at, bytes: a.bytes, live: [a.span[0], a.span[1]] });
+  }
+  return { buffers: out, arenaBytes: persistentBytes + peak, persistentBytes, activationBytes: peak };
+}

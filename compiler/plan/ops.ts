@@ -1,0 +1,354 @@
+/**
+ * The op set of a plan: what one rank executes, as plain data the native interpreter walks in order. Every op
+ * names its buffers (by name: weights by checkpoint key, activations by plan buffer name) and carries every
+ * size it needs, so the interpreter decides nothing: it checks the sizes against the buffers once, before the
+ * step loop, and then only computes.
+ *
+ * Conventions shared by all ops:
+ * - Activation matrices are row-major `[rows, width]`: token rows of every sample in the rank's local batch,
+ *   one after another. `rowsPerSample` says how many consecutive rows belong to one sample, so per-sample
+ *   values (timestep modulation, gates) broadcast over them.
+ * - `ModRef` points at one chunk of a modulation buffer shaped `[samples, chunks, width]` (adaLN's
+ *   shift/scale/gate rows, in the reference order shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp,
+ *   gate_mlp; the final layer's shift, scale).
+ * - Linear weights are `[out, in]` as every checkpoint stores them; y = x · Wᵀ + b.
+ * - An op with `pab` belongs to an attention kind's broadcast branch: on a step whose pattern reuses that
+ *   kind, the op (and any collective tagged with it) is skipped and its output buffer, a cache, keeps the
+ *   value of the last computing step. `mlp` does the same for MLP broadcast of one block.
+ */
+import type { AttentionKind } from "../models/types.js";
+import type { GroupAxis } from "../lower/mesh.js";
+import type { Shard } from "./types.js";
+
+/** One chunk of a `[samples, chunks, width]` modulation buffer. */
+export interface ModRef {
+  readonly buffer: string;
+  readonly chunk: number;
+}
+
+interface OpBase {
+  /** Position in its program (0-based), for messages ("op 41 (self_attention, block 3)"). */
+  readonly id: number;
+  /** The block the op belongs to (spatial and temporal blocks counted separately: see `blockKind`). */
+  readonly block?: number;
+  readonly blockKind?: "spatial" | "temporal";
+  /** The attention kind whose broadcast skips this op on reuse steps. */
+  readonly pab?: AttentionKind;
+  /** MLP broadcast: skipped on steps that reuse this block's kept MLP output. */
+  readonly mlp?: boolean;
+}
+
+/** Sinusoidal timestep embedding, [cos | sin] halves (models.md §0.2), of a per-sample scalar. */
+export interface TimestepEmbedOp extends OpBase {
+  readonly op: "timestep_embed";
+  readonly t: string;
+  readonly out: string;
+  readonly samples: number;
+  readonly dim: number;
+  readonly maxPeriod: number;
+}
+
+/** y = act(x · Wᵀ + b) over `rows` rows; the activation is a fused epilogue. */
+export interface LinearOp extends OpBase {
+  readonly op: "linear";
+  readonly x: string;
+  readonly weight: string;
+  readonly bias?: string;
+  readonly out: string;
+  readonly rows: number;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly activation: "none" | "gelu_tanh" | "silu";
+}
+
+/** Elementwise SiLU (adaLN applies it to the condition before its linear). */
+export interface SiluOp extends OpBase {
+  readonly op: "silu";
+  readonly x: string;
+  readonly out: string;
+  readonly count: number;
+}
+
+/** out = a + b elementwise over `count` values; `out` may be `a` (in place). */
+export interface AddOp extends OpBase {
+  readonly op: "add";
+  readonly a: string;
+  readonly b: string;
+  readonly out: string;
+  readonly count: number;
+}
+
+/** Rows of a table picked by integer ids (class labels). */
+export interface EmbeddingOp extends OpBase {
+  readonly op: "embedding";
+  readonly table: string;
+  readonly ids: string;
+  readonly out: string;
+  readonly count: number;
+  readonly width: number;
+}
+
+/**
+ * Patch embedding as a GEMM (models.md §0.4): latent [samples, channels, T, H, W] (zero-padded at the end of
+ * each axis up to the token grid), patches flattened in (c, kt, kh, kw) order, tokens ordered (t, h, w).
+ */
+export interface PatchEmbedOp extends OpBase {
+  readonly op: "patch_embed";
+  readonly x: string;
+  /** Samples in `x`; batch sample j reads x's sample j mod inputSamples (the CFG halves share the latent). */
+  readonly inputSamples: number;
+  readonly weight: string;
+  readonly bias: string;
+  readonly out: string;
+  readonly samples: number;
+  readonly channels: number;
+  readonly latent: { readonly frames: number; readonly height: number; readonly width: number };
+  readonly patch: { readonly t: number; readonly h: number; readonly w: number };
+  /** Token grid (frames, rows, cols); rows/cols may exceed latent/patch when the family pads. */
+  readonly grid: { readonly frames: number; readonly rows: number; readonly cols: number };
+  /**
+   * The rank's part of the tokens: `frames` (DSP: its run of token frames) or `tokens` (Ulysses/Ring: its
+   * run of the rows·cols positions of every frame). Absent: all tokens.
+   */
+  readonly shard?: Shard & { readonly dim: "frames" | "tokens" };
+  readonly hidden: number;
+}
+
+/**
+ * A fixed 2-D sin-cos table [rows·cols, width] (models.md §0.3): the first half encodes the column (width)
+ * coordinate, the second the row; coordinates are index · scale.
+ */
+export interface SinCos2dOp extends OpBase {
+  readonly op: "sincos_2d";
+  readonly out: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rowScale: number;
+  readonly colScale: number;
+  readonly width: number;
+  /** Only the rank's run of the rows·cols positions (token-sharded layouts). */
+  readonly shard?: Shard;
+}
+
+/** A fixed 1-D sin-cos table [count, width] with [sin | cos] halves; position = (first + index) · scale. */
+export interface SinCos1dOp extends OpBase {
+  readonly op: "sincos_1d";
+  readonly out: string;
+  readonly count: number;
+  readonly first: number;
+  readonly scale: number;
+  readonly width: number;
+}
+
+/** out[r] = x[r] + table[(r / repeat) mod period] for `rows` rows: a table broadcast along the rows. */
+export interface AddRowsOp extends OpBase {
+  readonly op: "add_rows";
+  readonly x: string;
+  readonly table: string;
+  readonly out: string;
+  readonly rows: number;
+  readonly width: number;
+  readonly period: number;
+  readonly repeat: number;
+}
+
+/**
+ * Modulation rows out[s, k] = table[k] + source[s, k] (adaLN-single: table [chunks, width], source the
+ * shared t_block output viewed [samples, chunks, width]), or table[k] + source[s] when `sourceChunks` is 1
+ * (PixArt's final layer adds the raw timestep embedding to both rows). Without a table: a copy of source.
+ */
+export interface ModulationOp extends OpBase {
+  readonly op: "modulation";
+  readonly table?: string;
+  readonly source: string;
+  readonly out: string;
+  readonly samples: number;
+  readonly chunks: number;
+  readonly sourceChunks: number;
+  readonly width: number;
+}
+
+/** out = LN(x) · (1 + scale[s]) + shift[s]: LayerNorm without affine weights, then adaLN modulation. */
+export interface LayerNormModulateOp extends OpBase {
+  readonly op: "layernorm_modulate";
+  readonly x: string;
+  readonly out: string;
+  readonly rows: number;
+  readonly width: number;
+  readonly eps: number;
+  readonly rowsPerSample: number;
+  readonly shift?: ModRef;
+  readonly scale?: ModRef;
+}
+
+/** out = gate[s] · x, per sample (the adaLN gate of a branch). */
+export interface GateOp extends OpBase {
+  readonly op: "gate";
+  readonly x: string;
+  readonly gate: ModRef;
+  readonly out: string;
+  readonly rows: number;
+  readonly width: number;
+  readonly rowsPerSample: number;
+}
+
+/** A copy that permutes the axes of a 4-D view (rearranging `(B T S) D` into `(B S T) D` and back). */
+export interface PermuteOp extends OpBase {
+  readonly op: "permute";
+  readonly x: string;
+  readonly out: string;
+  readonly dims: readonly [number, number, number, number];
+  /** out axis i takes input axis perm[i]. */
+  readonly perm: readonly [number, number, number, number];
+}
+
+/**
+ * Softmax attention of each of `batch` sequences of `seq` tokens over itself, from packed qkv rows
+ * ([batch·seq, 3·heads·headDim], feature index s·D + h·headDim + d for s in q, k, v) into [batch·seq,
+ * heads·headDim]. Optional per-head RMSNorm of q and k, then rotary embedding of q and k over interleaved
+ * pairs at positions 0..seq-1 (STDiT3's temporal attention, models.md §5.3). With `ring`, the sequence is
+ * split over the ring group: K/V blocks travel the ring and partial results merge by log-sum-exp.
+ */
+export interface SelfAttentionOp extends OpBase {
+  readonly op: "self_attention";
+  readonly qkv: string;
+  readonly out: string;
+  readonly batch: number;
+  readonly seq: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly scale: number;
+  readonly qNorm?: { readonly weight: string; readonly eps: number };
+  readonly kNorm?: { readonly weight: string; readonly eps: number };
+  readonly rope?: { readonly theta: number };
+  readonly ring?: GroupAxis;
+}
+
+/**
+ * Cross-attention of each sample's query rows to its own text tokens: q [samples·queries, D], packed kv
+ * [samples·keys, 2·D] (k then v), key mask [samples, keys] (1 = a real token); masked keys get no weight.
+ */
+export interface CrossAttentionOp extends OpBase {
+  readonly op: "cross_attention";
+  readonly q: string;
+  readonly kv: string;
+  readonly mask: string;
+  readonly out: string;
+  readonly samples: number;
+  readonly queries: number;
+  readonly keys: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly scale: number;
+}
+
+/**
+ * Tokens [samples, frames·rows·cols, pt·ph·pw·C] back to a latent [samples, C, T, H, W]: features ordered
+ * (kt, kh, kw, c), channel fastest (models.md §0.5), cropped to the latent size where the family padded.
+ */
+export interface UnpatchifyOp extends OpBase {
+  readonly op: "unpatchify";
+  readonly x: string;
+  readonly out: string;
+  readonly samples: number;
+  readonly channels: number;
+  readonly grid: { readonly frames: number; readonly rows: number; readonly cols: number };
+  readonly patch: { readonly t: number; readonly h: number; readonly w: number };
+  readonly latent: { readonly frames: number; readonly height: number; readonly width: number };
+}
+
+/**
+ * All-to-all over a mesh axis on a 4-D view: dimension `scatter` is split into `degree` parts sent to the
+ * group's ranks in order, and the parts received are concatenated along `gather`. Shapes are static.
+ */
+export interface AllToAllOp extends OpBase {
+  readonly op: "all_to_all";
+  readonly axis: GroupAxis;
+  readonly x: string;
+  readonly out: string;
+  /** The input's 4-D view. */
+  readonly dims: readonly [number, number, number, number];
+  readonly scatter: number;
+  readonly gather: number;
+}
+
+/** All-gather over a mesh axis on a 4-D view, concatenating the ranks' parts (in group order) along `dim`. */
+export interface AllGatherOp extends OpBase {
+  readonly op: "all_gather";
+  readonly axis: GroupAxis;
+  readonly x: string;
+  readonly out: string;
+  readonly dims: readonly [number, number, number, number];
+  readonly dim: number;
+}
+
+/**
+ * Classifier-free guidance on the model output [2·n, C, ...] whose first n samples are conditional and last n
+ * unconditional: out[:, :mixed] = u + s·(c − u); the remaining prediction channels come from the conditional
+ * half, and a learned-variance half (channels ≥ predictionChannels) is kept from the conditional half only when
+ * `variance` is "cond".
+ */
+export interface GuidanceOp extends OpBase {
+  readonly op: "guidance";
+  readonly x: string;
+  /** [samples, predictionChannels (+ predictionChannels with variance "cond"), plane]. */
+  readonly out: string;
+  readonly samples: number;
+  /** Values per channel per sample (T·H·W). */
+  readonly plane: number;
+  readonly channels: number;
+  readonly predictionChannels: number;
+  readonly mixed: number;
+  readonly variance: "drop" | "cond";
+  /** The guidance scale s. */
+  readonly scale: number;
+}
+
+/**
+ * The sampler update of the latent, one op family per solver; the coefficients of each step come from the
+ * plan's step table (steps[i].schedule), so the op itself holds none. The prediction buffer holds, per sample,
+ * `stride` channels of `plane` values: the first `channels` are the prediction (eps or velocity) and, with
+ * `learnedVariance`, the next `channels` are IDDPM's learned-range variance values.
+ */
+export interface SolverOp extends OpBase {
+  readonly op: "solver_update";
+  readonly solver: "ddpm" | "ddim" | "dpmpp2m" | "flow-euler";
+  readonly latent: string;
+  readonly prediction: string;
+  readonly learnedVariance: boolean;
+  /** DPM-Solver++ 2M: the previous step's data prediction, updated in place. */
+  readonly history?: string;
+  readonly samples: number;
+  readonly channels: number;
+  readonly stride: number;
+  readonly plane: number;
+  /** Noise drawn by ancestral and eta > 0 steps comes from this seed, the step index and the global sample. */
+  readonly noiseSeed: number;
+}
+
+export type Op =
+  | TimestepEmbedOp
+  | LinearOp
+  | SiluOp
+  | AddOp
+  | EmbeddingOp
+  | PatchEmbedOp
+  | SinCos2dOp
+  | SinCos1dOp
+  | AddRowsOp
+  | ModulationOp
+  | LayerNormModulateOp
+  | GateOp
+  | PermuteOp
+  | SelfAttentionOp
+  | CrossAttentionOp
+  | UnpatchifyOp
+  | AllToAllOp
+  | AllGatherOp
+  | GuidanceOp
+  | SolverOp;
+
+export type OpName = Op["op"];
+
+/** An op without its position; lowering builds these and the program builder numbers them. */
+export type OpInit = Op extends infer O ? (O extends Op ? Omit<O, "id"> : never) : never;

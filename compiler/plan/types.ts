@@ -1,0 +1,137 @@
+/**
+ * The Plan: the contract between the compiler and the runtime (../shared/DESIGN.md, "The Plan"). It is plain,
+ * versioned, deterministic JSON: everything a rank must decide at run time is decided here or is a table here.
+ *
+ * One program serves every rank. Where ranks differ (which frames, tokens or samples they hold, which
+ * pipeline stage they are), an op says so symbolically with a `Shard` (an axis and its number of parts), and a
+ * rank resolves it with its own coordinate from `mesh`; so the plan stays the same size whatever the world.
+ */
+import type { Axis } from "../../grammar/expr/types.js";
+import type { Mesh } from "../lower/mesh.js";
+import type { Hyper } from "../models/types.js";
+import type { Family } from "../spec/schema.js";
+import type { Solver, StepEntry } from "../schedule/step-table.js";
+import type { Op } from "./ops.js";
+
+export const PLAN_FORMAT = "opendit-plan";
+export const PLAN_VERSION = 1;
+
+export type PlanDtype = "f32" | "bf16" | "f16" | "i32";
+
+/**
+ * What a buffer is for, which decides its lifetime: `input` (written by the runtime before the step loop:
+ * noise, text features, masks, labels), `table` (computed once by the setup program: positional tables, the
+ * text projection), `state` (carried from step to step: the latent, solver history), `cache` (PAB and MLP
+ * broadcast outputs, kept between steps), `activation` (lives within one step; shares arena space by liveness),
+ * `output` (written at the end: the final latent).
+ */
+export type BufferRole = "input" | "table" | "state" | "cache" | "activation" | "output";
+
+export interface PlanBuffer {
+  readonly name: string;
+  /** Local shape on one rank. */
+  readonly shape: readonly number[];
+  readonly dtype: PlanDtype;
+  readonly role: BufferRole;
+  /** Byte offset in the rank's arena (activations share offsets when their lifetimes do not overlap). */
+  readonly offset: number;
+  readonly bytes: number;
+  /** Step-program op ids of the first write and the last read (activations only). */
+  readonly live?: readonly [number, number];
+}
+
+/** One checkpoint tensor the plan reads, by its official name. */
+export interface PlanWeight {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** The dtype the runtime stores it in (the checkpoint is converted on load). */
+  readonly dtype: PlanDtype;
+  /** Pipeline stages that read it (all when absent). */
+  readonly stages?: readonly number[];
+}
+
+/** A part of a dimension that depends on the rank: `parts` equal parts along a mesh axis (or group). */
+export interface Shard {
+  readonly axis: Axis | "sequence";
+  readonly parts: number;
+}
+
+export interface PlanStep {
+  /** Sampler coefficients and the model timestep of this step (schedule/step-table.ts). */
+  readonly schedule: StepEntry;
+  /** The compute/reuse pattern id (PAB); the CUDA backend captures one graph per pattern. */
+  readonly pattern: number;
+}
+
+export interface PlanPattern {
+  readonly id: number;
+  /** Attention kinds reused (their ops, and the collectives tagged with them, are skipped). */
+  readonly reuse: readonly string[];
+  /** Blocks whose MLP output is reused, as "spatial:3". */
+  readonly mlpReuse: readonly string[];
+  /** Blocks whose MLP output is computed and kept for later steps. */
+  readonly mlpKeep: readonly string[];
+  readonly steps: number;
+}
+
+export interface PlanInput {
+  readonly buffer: string;
+  /** Sample rows of the buffer this entry fills: [first, first + count). */
+  readonly rows: { readonly first: number; readonly count: number };
+  /** Only ranks with this cfg coordinate fill it (CFG parallel: 0 holds the conditional, 1 the unconditional). */
+  readonly cfgRank?: 0 | 1;
+  /**
+   * Where the runtime takes it from: `noise` (seeded Gaussian, the same generator on every backend and
+   * rank count, or the Spec's noise file), `text` (prompt features from the embeddings file or the encoder),
+   * `text-mask` (its mask, also used for the null caption it is paired with), `null-text` (the checkpoint's
+   * stored null caption), `labels`, `null-labels`, `timestep` (the step table's timestep, every step).
+   */
+  readonly source: "noise" | "text" | "text-mask" | "null-text" | "labels" | "null-labels" | "timestep";
+  /** Which of the run's samples fill the rows: a data-parallel rank takes its part. */
+  readonly samplesShard?: Shard;
+}
+
+export interface Plan {
+  readonly format: typeof PLAN_FORMAT;
+  readonly version: typeof PLAN_VERSION;
+  /** sha256 of the canonical JSON of every other field. */
+  readonly hash: string;
+  readonly name: string;
+  readonly model: {
+    readonly family: Family;
+    readonly title: string;
+    readonly variant?: string;
+    readonly checkpoint: string;
+    readonly weightsSeed: number;
+    readonly dtype: "fp32" | "fp16" | "bf16";
+    readonly hyper: Hyper;
+  };
+  readonly geometry: {
+    readonly frames: number;
+    readonly height: number;
+    readonly width: number;
+    readonly latent: { readonly channels: number; readonly frames: number; readonly height: number; readonly width: number };
+    readonly tokens: { readonly frames: number; readonly rows: number; readonly cols: number };
+    /** Samples (prompts or labels) of the whole run. */
+    readonly samples: number;
+    /** Samples per rank in the model batch, conditional and unconditional together. */
+    readonly batch: number;
+  };
+  readonly mesh: Mesh;
+  readonly schedule: {
+    readonly kind: string;
+    readonly solver: Solver;
+    readonly trainSteps: number;
+    readonly guidance: { readonly scale: number; readonly mixed: number; readonly variance: "drop" | "cond" } | null;
+  };
+  readonly weights: readonly PlanWeight[];
+  readonly buffers: readonly PlanBuffer[];
+  /** Bytes of the arena each rank allocates before the step loop. */
+  readonly arenaBytes: number;
+  readonly inputs: readonly PlanInput[];
+  readonly outputs: readonly { readonly buffer: string; readonly name: string }[];
+  /** `setup` runs once before the step loop; `step` once per step. */
+  readonly program: { readonly setup: readonly Op[]; readonly step: readonly Op[] };
+  readonly patterns: readonly PlanPattern[];
+  readonly steps: readonly PlanStep[];
+}
