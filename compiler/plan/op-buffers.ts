@@ -33,7 +33,10 @@ export function opBuffers(op: Op): OpBuffers {
       return { reads: [op.x, op.weight, op.bias], writes: [op.out] };
     case "sincos_2d":
     case "sincos_1d":
+    case "constant":
       return { reads: [], writes: [op.out] };
+    case "concat":
+      return { reads: [...op.parts], writes: [op.out] };
     case "add_rows":
       return { reads: [op.x, op.table], writes: [op.out] };
     case "modulation":

@@ -59,6 +59,12 @@ export interface LinearOp extends OpBase {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly activation: "none" | "gelu_tanh" | "silu";
+  /**
+   * Writes the `outFeatures` columns [offset, offset + outFeatures) of each row of `out`, whose rows are
+   * `stride` wide, leaving the other columns alone: separate q, k, v Linears (diffusers `Attention`) fill the
+   * packed qkv (stride 3·D) or kv (stride 2·D) buffer the attention ops read. Absent: `out` is [rows, outFeatures].
+   */
+  readonly outColumns?: { readonly offset: number; readonly stride: number };
 }
 
 /** Elementwise SiLU (adaLN applies it to the condition before its linear). */
@@ -138,6 +144,36 @@ export interface SinCos1dOp extends OpBase {
   readonly first: number;
   readonly scale: number;
   readonly width: number;
+  /**
+   * Only the rank's run of the `count` positions (DSP's frame shard: Latte adds the temporal table to the
+   * residual stream while frames are sharded): `out` holds count / parts rows at positions (first + r·count /
+   * parts + index) · scale, r being the rank's index along the axis.
+   */
+  readonly shard?: Shard;
+}
+
+/**
+ * out[i] = values[i mod values.length] for `count` values: a per-run scalar model input the Spec fixes
+ * (STDiT3's fps, models.md §5.4), written once in setup. The values are already rounded as the reference
+ * rounds them (to the model dtype where it casts), so the op only stores.
+ */
+export interface ConstantOp extends OpBase {
+  readonly op: "constant";
+  readonly out: string;
+  readonly values: readonly number[];
+  readonly count: number;
+}
+
+/**
+ * Joins matrices along the feature axis: out[r] = [parts[0][r] | parts[1][r] | ...] for `rows` rows, part i
+ * `widths[i]` wide (PixArt-MS's `torch.cat([csize, ar], dim=1)` of its size embeddings, models.md §2.3).
+ */
+export interface ConcatOp extends OpBase {
+  readonly op: "concat";
+  readonly parts: readonly string[];
+  readonly widths: readonly number[];
+  readonly out: string;
+  readonly rows: number;
 }
 
 /** out[r] = x[r] + table[(r / repeat) mod period] for `rows` rows: a table broadcast along the rows. */
@@ -335,6 +371,8 @@ export type Op =
   | PatchEmbedOp
   | SinCos2dOp
   | SinCos1dOp
+  | ConstantOp
+  | ConcatOp
   | AddRowsOp
   | ModulationOp
   | LayerNormModulateOp
