@@ -22,7 +22,7 @@ export interface Head {
 }
 
 /** A data-parallel rank fills its rows from its own part of the run's samples. */
-function dpShard(ctx: LowerContext): Partial<PlanInput> {
+export function dpShard(ctx: LowerContext): Partial<PlanInput> {
   const dp = ctx.samples / ctx.localSamples;
   return dp > 1 ? { samplesShard: { axis: "dp", parts: dp } } : {};
 }
@@ -45,7 +45,11 @@ export interface PositionScales {
   readonly colScale: number;
 }
 
-export function lowerHead(ctx: LowerContext, positions: PositionScales | null, patchPrefix = "x_embedder.proj"): Head {
+/**
+ * `patchConv` names the checkpoint's patch embedding: a Conv3d [D, C, pt, p, p] or a per-frame Conv2d [D, C, p,
+ * p] (the original Latte's `x_embedder`); by default video families' `x_embedder.proj` is a Conv3d.
+ */
+export function lowerHead(ctx: LowerContext, positions: PositionScales | null, patchPrefix = "x_embedder.proj", patchConv?: "2d" | "3d"): Head {
   const b = ctx.b;
   const g = ctx.geometry;
   const C = ctx.hyper.inChannels;
@@ -58,7 +62,8 @@ export function lowerHead(ctx: LowerContext, positions: PositionScales | null, p
   const x = b.temp("x", [ctx.rows, ctx.D]);
   const pt = ctx.hyper.patchT;
   const p = ctx.hyper.patch;
-  const weightShape = ctx.family.kind === "video" && patchPrefix === "x_embedder.proj" ? [ctx.D, C, pt, p, p] : [ctx.D, C, p, p];
+  const conv3d = patchConv ? patchConv === "3d" : ctx.family.kind === "video" && patchPrefix === "x_embedder.proj";
+  const weightShape = conv3d ? [ctx.D, C, pt, p, p] : [ctx.D, C, p, p];
   const shard = sequenceShard(ctx);
   b.step({
     op: "patch_embed",
