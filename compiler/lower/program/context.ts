@@ -61,6 +61,9 @@ export function sampleCount(spec: Spec): number {
 export function createLowerContext(b: ProgramBuilder, spec: Spec, facts: Facts, pab: PabPlan): LowerContext {
   const { family, hyper, geometry, degrees } = facts;
   if (!family || !hyper || !geometry) throw new Error("lowering needs a family, hyperparameters and a size (the checker guarantees them)");
+  // PipeFusion changes the whole program (stages, patches, two phases): it is lowered by lower/pipefusion, never
+  // here, so a layout with a pipefusion axis must not reach the single-program path silently.
+  if (degrees.pipefusion > 1) throw new Error("a pipefusion layout must be lowered by lower/pipefusion");
   const T = geometry.tokenFrames;
   const S = geometry.tokenRows * geometry.tokenCols;
   const samples = sampleCount(spec);
