@@ -4,6 +4,7 @@
  * only on a Spec the checker accepted; anything it cannot lower is a compiler defect and throws.
  */
 import type { Facts } from "../check/facts.js";
+import { planCost } from "../cost/plan-cost.js";
 import { planMemory } from "../plan/memory.js";
 import type { Op } from "../plan/ops.js";
 import { canonicalJson, sha256 } from "../plan/serialize.js";
@@ -55,7 +56,7 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
   const read = new Set(built.weightsRead);
   const planWeights: PlanWeight[] = weights.filter((w) => read.has(w.name) || w.name.endsWith("y_embedding")).map((w) => ({ name: w.name, shape: w.shape, dtype }));
 
-  const body: Omit<Plan, "hash"> = {
+  const body: Omit<Plan, "hash" | "cost"> = {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
     name: spec.name,
@@ -93,7 +94,8 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
     patterns: patternsOf(pab),
     steps: schedule.steps.map((s, i) => ({ schedule: s, pattern: pab.steps[i]!.pattern })),
   };
-  return deepFreeze({ ...body, hash: sha256(canonicalJson(body)) });
+  const priced: Omit<Plan, "hash"> = { ...body, cost: planCost(body, facts.gpu) };
+  return deepFreeze({ ...priced, hash: sha256(canonicalJson(priced)) });
 }
 
 /** The guidance op's settings, lifted to the plan's schedule summary. */

@@ -34,7 +34,7 @@ function mlpCached(ctx: LowerContext, block: BlockRef): boolean {
 }
 
 /** The buffer a branch writes its (gated) output to: a cache when PAB reuses it, else a temporary. */
-function branchOutput(ctx: LowerContext, name: string, cached: boolean): string {
+export function branchOutput(ctx: LowerContext, name: string, cached: boolean): string {
   return cached ? ctx.b.buffer(`cache.${name}`, [ctx.rows, ctx.D], "cache") : ctx.b.temp(name, [ctx.rows, ctx.D]);
 }
 
@@ -47,7 +47,14 @@ export function linear(
   rows: number,
   inFeatures: number,
   outFeatures: number,
-  extra: { activation?: "none" | "gelu_tanh" | "silu"; bias?: boolean; setup?: boolean; tags?: Partial<OpInit> } = {},
+  extra: {
+    activation?: "none" | "gelu_tanh" | "silu";
+    bias?: boolean;
+    setup?: boolean;
+    tags?: Partial<OpInit>;
+    /** Write a column range of a wider packed buffer (LinearOp.outColumns). */
+    outColumns?: { offset: number; stride: number };
+  } = {},
 ): string {
   const b = ctx.b;
   const weight = b.weight(`${prefix}.weight`, [outFeatures, inFeatures]);
@@ -62,6 +69,7 @@ export function linear(
     inFeatures,
     outFeatures,
     activation: extra.activation ?? "none",
+    ...(extra.outColumns ? { outColumns: extra.outColumns } : {}),
     ...(extra.tags ?? {}),
   } as OpInit;
   if (extra.setup) b.setup(op);
@@ -130,14 +138,32 @@ export function residual(ctx: LowerContext, x: string, branch: string, block?: B
   ctx.b.step({ op: "add", a: x, b: branch, out: x, count: ctx.rows * ctx.D, ...tag(block) });
 }
 
+/** Prefixes of separate q, k, v Linears [D, D] (diffusers `Attention`: to_q, to_k, to_v). */
+export interface SplitQkv {
+  readonly q: string;
+  readonly k: string;
+  readonly v: string;
+}
+
 export interface AttentionWeights {
-  /** Prefix of the packed qkv Linear. */
-  readonly qkv: string;
+  /** Prefix of the packed qkv Linear, or the separate q, k, v Linears that fill the same packed buffer. */
+  readonly qkv: string | SplitQkv;
   readonly proj: string;
   /** STDiT3: per-head RMSNorm weights of q and k. */
   readonly qNorm?: string;
   readonly kNorm?: string;
   readonly rope?: boolean;
+}
+
+/**
+ * The packed qkv [rows, 3D] the attention op reads (feature s·D + h·hd + d): one Linear of a packed weight, or
+ * three Linears each writing its column range (q at 0, k at D, v at 2D), which is the same layout.
+ */
+export function qkvProjection(ctx: LowerContext, h: string, qkv: string | SplitQkv, out: string, rows: number, tags: Partial<OpInit>): string {
+  const D = ctx.D;
+  if (typeof qkv === "string") return linear(ctx, h, qkv, out, rows, D, 3 * D, { tags });
+  [qkv.q, qkv.k, qkv.v].forEach((prefix, s) => linear(ctx, h, prefix, out, rows, D, D, { tags, outColumns: { offset: s * D, stride: 3 * D } }));
+  return out;
 }
 
 /**
@@ -148,7 +174,7 @@ export interface AttentionWeights {
 export function spatialAttention(ctx: LowerContext, h: string, w: AttentionWeights, name: string, tags: Partial<OpInit>): string {
   const b = ctx.b;
   const { D, rows } = ctx;
-  const qkv = linear(ctx, h, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * D]), rows, D, 3 * D, { tags });
+  const qkv = qkvProjection(ctx, h, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * D]), rows, tags);
   const sequences = ctx.n * ctx.Tl;
   const U = ctx.sharding === "tokens" ? ctx.ulysses : 1;
   const R = ctx.sharding === "tokens" ? ctx.ring : 1;
@@ -218,7 +244,7 @@ export function temporalAttention(
     input = b.temp(`${name}.pos`, [rows, D]);
     b.step({ op: "add_rows", x: seqs, table: position, out: input, rows, width: D, period: T, repeat: 1, ...tags } as OpInit);
   }
-  const qkv = linear(ctx, input, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * D]), rows, D, 3 * D, { tags });
+  const qkv = qkvProjection(ctx, input, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * D]), rows, tags);
   const attn = b.temp(`${name}.attn`, [rows, D]);
   b.step({
     op: "self_attention",
@@ -239,6 +265,19 @@ export function temporalAttention(
   const rest = b.temp(`${name}.rest`, [rows, D]);
   b.step({ op: "all_to_all", axis: "dsp", x: back, out: rest, dims: [n, T, tokens, D], scatter: 1, gather: 2, ...tags } as OpInit);
   return rest;
+}
+
+/**
+ * x += emb1d(D, frame · scale) per frame, on the residual stream at rest (n, Tl, Sl): Latte's `temp_embed` and
+ * LatteT2V's `temp_pos_embed`, added once before the first temporal block. Under DSP the rank holds a run of
+ * the frames, so its table (setup) is the matching run of positions; no communication is needed.
+ */
+export function addFrameTable(ctx: LowerContext, x: string, scale: number): void {
+  const b = ctx.b;
+  const table = b.buffer("pos.temporal", [ctx.Tl, ctx.D], "table");
+  const shard = ctx.sharding === "dsp" ? { shard: { axis: "dsp" as const, parts: ctx.dsp } } : {};
+  b.setup({ op: "sincos_1d", out: table, count: ctx.T, first: 0, scale, width: ctx.D, ...shard });
+  b.step({ op: "add_rows", x, table, out: x, rows: ctx.rows, width: ctx.D, period: ctx.Tl, repeat: ctx.Sl });
 }
 
 /** The gated output of an attention branch into its cache or temporary: gate[s]·y. */

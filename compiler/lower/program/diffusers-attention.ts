@@ -1,0 +1,68 @@
+/**
+ * diffusers `Attention` (Latte-1, Open-Sora-Plan; models.md §3.2) on top of the shared pieces: separate to_q,
+ * to_k, to_v Linears [D, D] with biases and the output projection `to_out.0`. Self-attention hands the three
+ * Linears to blocks.ts as a split qkv, so its collectives stay where every family's are; cross-attention, which
+ * is token-wise and never communicates, writes its k and v into one packed [n·L, 2D] buffer in setup (k at
+ * column 0, v at D), the layout the cross_attention op reads.
+ */
+import type { OpInit } from "../../plan/ops.js";
+import { branchOutput, linear, pabBranch, type AttentionWeights, type BlockRef } from "./blocks.js";
+import type { LowerContext } from "./context.js";
+
+/** The weights of a diffusers self-attention `prefix` (such as `transformer_blocks.3.attn1`). */
+export function diffusersSelfAttention(prefix: string): AttentionWeights {
+  return { qkv: { q: `${prefix}.to_q`, k: `${prefix}.to_k`, v: `${prefix}.to_v` }, proj: `${prefix}.to_out.0` };
+}
+
+function blockName(block: BlockRef): string {
+  return `${block.kind}.${block.index}`;
+}
+
+/**
+ * The text keys and values of one block's cross-attention `prefix` (attn2), computed once in setup from the
+ * projected caption [n·L, D]: to_k into columns [0, D), to_v into [D, 2D) of a [n·L, 2D] table.
+ */
+export function diffusersCrossKv(ctx: LowerContext, caption: string, prefix: string, textTokens: number, block: BlockRef): string {
+  const rows = ctx.n * textTokens;
+  const D = ctx.D;
+  const out = ctx.b.buffer(`${blockName(block)}.cross.kv`, [rows, 2 * D], "table");
+  linear(ctx, caption, `${prefix}.to_k`, out, rows, D, D, { setup: true, outColumns: { offset: 0, stride: 2 * D } });
+  linear(ctx, caption, `${prefix}.to_v`, out, rows, D, D, { setup: true, outColumns: { offset: D, stride: 2 * D } });
+  return out;
+}
+
+/**
+ * The cross-attention branch of a diffusers `BasicTransformerBlock` with ada_norm_single: the query is the
+ * residual stream itself (no norm), the output is not gated. PAB's `cross` kind skips it on reuse steps.
+ */
+export function diffusersCrossAttentionBranch(
+  ctx: LowerContext,
+  x: string,
+  prefix: string,
+  kv: string,
+  mask: string,
+  textTokens: number,
+  block: BlockRef,
+): string {
+  const b = ctx.b;
+  const { D, rows } = ctx;
+  const { cached, tags } = pabBranch(ctx, "cross", block);
+  const name = `${blockName(block)}.cross`;
+  const q = linear(ctx, x, `${prefix}.to_q`, b.temp(`${name}.q`, [rows, D]), rows, D, D, { tags });
+  const attn = b.temp(`${name}.attn`, [rows, D]);
+  b.step({
+    op: "cross_attention",
+    q,
+    kv,
+    mask,
+    out: attn,
+    samples: ctx.n,
+    queries: rows / ctx.n,
+    keys: textTokens,
+    heads: ctx.heads,
+    headDim: ctx.headDim,
+    scale: 1 / Math.sqrt(ctx.headDim),
+    ...tags,
+  } as OpInit);
+  return linear(ctx, attn, `${prefix}.to_out.0`, branchOutput(ctx, name, cached), rows, D, D, { tags });
+}
