@@ -10,8 +10,8 @@
  * - ulysses: divides the attention heads.
  * - dsp: only for spatial-temporal (video) families; divides the token frames and the spatial tokens per
  *   frame; never together with ulysses or ring.
- * - ulysses x ring: their product divides the whole token sequence (frames x rows x cols), and ring divides
- *   the sequence each attention runs over (spatial: rows x cols; temporal: frames, when there is more than one).
+ * - ulysses x ring: their product divides the rows x cols tokens of each frame (the lowering shards them;
+ *   temporal attention stays local).
  * - pipefusion: at most one stage per block, and the token rows split into `patches x ulysses x ring` bands.
  * - dp: any degree.
  * No padding is assumed: a layout listed here splits everything evenly.
@@ -139,10 +139,8 @@ export function layoutProblems(spec: Spec, facts: Facts, degrees: Degrees): stri
     if (seq && seq.frames % dsp !== 0) problems.push(`dsp ${dsp} does not divide ${seq.frames} frames`);
     if (seq && seq.spatial % dsp !== 0) problems.push(`dsp ${dsp} does not divide ${seq.spatial} spatial tokens`);
   }
-  if (seq && ulysses * ring > 1) {
-    if (seq.total % (ulysses * ring) !== 0) problems.push(`ulysses x ring ${ulysses * ring} does not divide ${seq.total} tokens`);
-    if (seq.spatial % ring !== 0) problems.push(`ring ${ring} does not divide ${seq.spatial} spatial tokens`);
-    if (family?.attention.includes("temporal") && seq.frames > 1 && seq.frames % ring !== 0) problems.push(`ring ${ring} does not divide ${seq.frames} frames`);
+  if (seq && ulysses * ring > 1 && seq.spatial % (ulysses * ring) !== 0) {
+    problems.push(`ulysses x ring ${ulysses * ring} does not divide the ${seq.spatial} tokens of each frame`);
   }
   if (pipefusion > 1) {
     if (family && hyper && pipefusion > blockCount(family, hyper)) problems.push(`pipefusion ${pipefusion} exceeds ${blockCount(family, hyper)} blocks`);

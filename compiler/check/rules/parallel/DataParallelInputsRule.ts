@@ -18,7 +18,7 @@ export const DataParallelInputsRule: Rule = {
       code: "OD3114",
       message:
         `\`${termText(term)}\` gives each of ${term.degree} data-parallel groups its own share of the inputs, but the ` +
-        `${count} ${count === 1 ? noun : key} do not split evenly over ${term.degree} groups, so some ranks idle or repeat work.`,
+        `${count} ${count === 1 ? noun : key} do not split evenly over ${term.degree} groups, and every group runs the same static program on an equal share.`,
       hint: alternatives([
         `give ${next} ${key} under \`conditioning\` (a multiple of ${term.degree})`,
         ...(fewer.length > 0 ? [`use ${orList(fewer.map((d) => `dp ${d}`))} and give the other ranks to another axis`] : []),

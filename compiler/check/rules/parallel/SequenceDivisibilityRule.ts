@@ -2,19 +2,17 @@ import type { LayoutTerm } from "../../../../grammar/expr/types.js";
 import type { Range } from "../../../../grammar/source.js";
 import type { Rule } from "../../context.js";
 import { padTo, sequencesOf, validLayouts, type Sequences } from "../../layouts.js";
-import { alternatives, cover, joinOr, nearest, orList, percent, reportInLayout, termOf, termText } from "./support.js";
+import { alternatives, cover, nearest, orList, percent, reportInLayout, termOf, termText } from "./support.js";
 
-// The model (xdit.md §2.1): between attentions the flattened sequence of N = frames x rows x cols tokens
-// rests sharded over all ulysses x ring ranks, so N divides by ulysses x ring. Before an attention, the
-// Ulysses all-to-all gathers the sequence within its group and scatters the heads; each ring rank then holds
-// one chunk of that attention's own sequence and passes its K/V around the ring, so that sequence splits
-// into `ring` chunks: rows x cols tokens for spatial attention (one frame), the frames for temporal attention
-// (one spatial position; a single frame needs no split). An image has one frame, so its only sequence is N
-// itself. Cross attention reads the text as keys and shards nothing of it.
+// The model (the lowering's, compiler/lower/program/context.ts): between attentions each frame's rows x cols
+// tokens rest sharded over all ulysses x ring ranks (Ulysses innermost), so rows x cols divides by
+// ulysses x ring. Spatial attention gathers its sequence with the Ulysses all-to-all (heads scattered) and the
+// Ring K/V exchange; temporal attention runs over the frames at each token, all of which a rank holds, so the
+// frame count needs no split. An image is one frame. Cross attention reads the text as keys and shards nothing.
 
 /**
- * Ulysses x Ring shard the token sequence evenly: their degrees divide the whole sequence and the ring degree
- * divides each attention's own sequence, unless `parallel.pad` pads them (and the waste is reported).
+ * Ulysses x Ring shard the tokens of each frame evenly: their product divides rows x cols, unless
+ * `parallel.pad` pads them (and the waste is reported).
  */
 export const SequenceDivisibilityRule: Rule = {
   name: "SequenceDivisibilityRule",
@@ -26,48 +24,27 @@ export const SequenceDivisibilityRule: Rule = {
     if (!family || !seq || (!uTerm && !rTerm)) return;
     const u = degrees.ulysses;
     const r = degrees.ring;
-    const temporal = family.attention.includes("temporal") && seq.frames > 1;
-
-    const ringBroken: string[] = [];
-    if (seq.spatial % r !== 0) ringBroken.push(`the ${seq.spatial} tokens of each frame that spatial attention runs over`);
-    if (temporal && seq.frames % r !== 0) ringBroken.push(`the ${seq.frames} token frames that temporal attention runs over`);
-    const totalOk = seq.total % (u * r) === 0;
-    if (ringBroken.length === 0 && totalOk) return;
+    if (seq.spatial % (u * r) === 0) return;
 
     const written = [uTerm, rTerm].filter((t): t is LayoutTerm => t !== undefined).sort((a, b) => a.range.start - b.range.start);
     const product = written.map(termText).join(" x ");
-    let range: Range;
     let fault: LayoutTerm | undefined;
-    if (ringBroken.length > 0 || (rTerm && !uTerm)) fault = rTerm;
-    else if (uTerm && (!rTerm || seq.total % u !== 0)) fault = uTerm;
-    else if (rTerm && seq.total % r !== 0) fault = rTerm;
-    if (fault) range = fault.range;
-    else range = cover(written.map((t) => t.range));
+    if (uTerm && (!rTerm || seq.spatial % u !== 0)) fault = uTerm;
+    else if (rTerm && (!uTerm || seq.spatial % r !== 0)) fault = rTerm;
+    const range: Range = fault ? fault.range : cover(written.map((t) => t.range));
+    const what = fault ? termText(fault) : product;
+    const tokens = seq.frames > 1 ? `the ${seq.spatial} tokens of each frame` : `the ${seq.spatial} tokens of the image`;
 
     if (ctx.spec.parallel?.pad === true) {
-      const parts: string[] = [];
-      if (!totalOk) {
-        const padded = padTo(seq.total, u * r);
-        parts.push(`the ${seq.total}-token sequence to ${padded} (${percent((padded - seq.total) / padded)})`);
-      }
-      if (seq.spatial % r !== 0) {
-        const padded = padTo(seq.spatial, r);
-        parts.push(`each frame's ${seq.spatial} tokens to ${padded} for ring attention (${percent((padded - seq.spatial) / padded)})`);
-      }
-      if (temporal && seq.frames % r !== 0) {
-        const padded = padTo(seq.frames, r);
-        parts.push(`the ${seq.frames} token frames to ${padded} for ring attention (${percent((padded - seq.frames) / padded)})`);
-      }
+      const padded = padTo(seq.spatial, u * r);
       reportInLayout(ctx, range, {
         code: "OD3113",
-        message: `\`${product}\` pads ${joinOr(parts, "and")}; the padded share is computed and thrown away.`,
+        message: `\`${product}\` pads ${tokens} to ${padded} (${percent((padded - seq.spatial) / padded)}); the padded share is computed and thrown away.`,
       });
       return;
     }
 
-    const broken = [...(totalOk ? [] : [`the ${seq.total} tokens of the whole sequence`]), ...ringBroken];
-    const what = ringBroken.length > 0 && totalOk ? termText(rTerm!) : product;
-    const candidates = fault ? replacements(fault, seq, u, r, temporal, ctx.facts.hyper?.heads, ctx.facts.world) : [];
+    const candidates = fault ? replacements(fault, seq, u, r, ctx.facts.hyper?.heads, ctx.facts.world) : [];
     const layouts = validLayouts(ctx.spec, ctx.facts, ctx.facts.world).slice(0, 3);
     const fixes = [
       ...(candidates.length > 0 ? [`use ${orList(candidates)}`] : []),
@@ -76,7 +53,7 @@ export const SequenceDivisibilityRule: Rule = {
     ];
     reportInLayout(ctx, range, {
       code: "OD3104",
-      message: `\`${what}\` does not divide ${joinOr(broken, "nor")}.`,
+      message: `\`${what}\` does not divide ${tokens}.`,
       hint: alternatives(fixes),
       suggestions: candidates,
     });
@@ -84,20 +61,12 @@ export const SequenceDivisibilityRule: Rule = {
 };
 
 /** Degrees for the faulty term (the other one kept) that shard every sequence evenly, nearest first. */
-function replacements(
-  fault: LayoutTerm,
-  seq: Sequences,
-  u: number,
-  r: number,
-  temporal: boolean,
-  heads: number | undefined,
-  world: number,
-): string[] {
+function replacements(fault: LayoutTerm, seq: Sequences, u: number, r: number, heads: number | undefined, world: number): string[] {
   const fits: number[] = [];
-  for (let d = 2; d <= Math.max(world, 2) && d <= seq.total; d++) {
+  for (let d = 2; d <= Math.max(world, 2) && d <= seq.spatial; d++) {
     const uu = fault.axis === "ulysses" ? d : u;
     const rr = fault.axis === "ring" ? d : r;
-    if (seq.total % (uu * rr) !== 0 || seq.spatial % rr !== 0 || (temporal && seq.frames % rr !== 0)) continue;
+    if (seq.spatial % (uu * rr) !== 0) continue;
     if (heads !== undefined && heads % uu !== 0) continue;
     fits.push(d);
   }

@@ -3,10 +3,10 @@ import { expectCodeAtMarkers } from "../../../helpers/validate.js";
 import { checked, dit, parallel, stdit } from "./pipelines.js";
 
 describe("DataParallelInputsRule (OD3114)", () => {
-  it("warns on a dp degree that does not divide the prompts", () => {
+  it("refuses a dp degree that does not divide the prompts", () => {
     const result = checked(stdit(parallel(8, "<|dp 2|> x dsp 4"), { conditioning: "{ prompts: [a, b, c] }" }));
     const [d] = expectCodeAtMarkers(result, "OD3114");
-    expect(d!.severity).toBe("warning");
+    expect(d!.severity).toBe("error");
     expect(d!.message).toContain("the 3 prompts do not split evenly over 2 groups");
     expect(d!.hint).toBe("Give 4 prompts under `conditioning` (a multiple of 2).");
   });
