@@ -17,7 +17,37 @@ export interface GpuProfile {
   readonly intraNodeBandwidth: number;
   /** Bandwidth per GPU across nodes (network), bytes/s, one direction. */
   readonly interNodeBandwidth: number;
+  /** Fractions of the peak rates the time estimate's kernels reach (compiler/cost/plan-cost.ts). */
+  readonly efficiency: KernelEfficiency;
+  /** Seconds every kernel adds on top of its work (launch and tail, inside a CUDA graph). */
+  readonly kernelLaunch: number;
+  /** Fixed seconds of one collective call (launch and synchronisation), inside a node and across nodes. */
+  readonly collectiveLatency: { readonly intraNode: number; readonly interNode: number };
 }
+
+/**
+ * Achieved fractions of peak. Hopper's are measured on an H200 (PyTorch 2.11, bf16, the shapes of the
+ * STDiT-XL/2 16x512x512 CFG step): cuBLAS GEMMs with K or N = 1152 reach 647-766 TFLOP/s (8192^3 reaches
+ * 780-809), 0.72 of 989 weighted by their time; SDPA spatial attention (1,024 tokens, head dim 72) 320-358
+ * TFLOP/s, 0.33; fused elementwise kernels (torch.compile's gate and permute, an add) 3.8-4.1 TB/s, 0.80 of
+ * 4.8 (a plain 1 GiB copy reaches 4.2; layer norm is the exception, 1.2 TB/s compiled and 0.5 eager, which a
+ * native row kernel should beat). Kernels in a CUDA graph start 1.2 µs apart. The other profiles' values are
+ * assumptions from published kernel benchmarks (FlashAttention-2 reaches about half of Ampere's peak, versus a
+ * third of Hopper's, whose wgmma units it does not use), not measurements.
+ */
+export interface KernelEfficiency {
+  /** GEMMs (linear, patch embedding), of `matrixFlops`. */
+  readonly gemm: number;
+  /** Flash attention, of `matrixFlops`, on the tile-padded work (compiler/cost/ops-cost.ts). */
+  readonly attention: number;
+  /** Bandwidth-bound kernels, of `memoryBandwidth`. */
+  readonly memory: number;
+}
+
+const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, memory: 0.8 };
+
+/** NCCL's small-message time over NVLink/NVSwitch and over an InfiniBand network (typical, not measured here). */
+const NCCL_LATENCY = { intraNode: 15e-6, interNode: 40e-6 };
 
 const MiB = 1024 * 1024;
 
@@ -30,6 +60,9 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 3.35e12,
     intraNodeBandwidth: 450e9,
     interNodeBandwidth: 50e9,
+    efficiency: HOPPER_EFFICIENCY,
+    kernelLaunch: 1.2e-6,
+    collectiveLatency: NCCL_LATENCY,
   },
   h200: {
     name: "h200",
@@ -39,6 +72,9 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 4.8e12,
     intraNodeBandwidth: 450e9,
     interNodeBandwidth: 50e9,
+    efficiency: HOPPER_EFFICIENCY,
+    kernelLaunch: 1.2e-6,
+    collectiveLatency: NCCL_LATENCY,
   },
   a100: {
     name: "a100",
@@ -48,6 +84,9 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 2.04e12,
     intraNodeBandwidth: 300e9,
     interNodeBandwidth: 25e9,
+    efficiency: { gemm: 0.8, attention: 0.5, memory: 0.8 },
+    kernelLaunch: 1.5e-6,
+    collectiveLatency: NCCL_LATENCY,
   },
   l40: {
     name: "l40",
@@ -57,6 +96,10 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 864e9,
     intraNodeBandwidth: 32e9,
     interNodeBandwidth: 25e9,
+    efficiency: { gemm: 0.7, attention: 0.45, memory: 0.8 },
+    kernelLaunch: 1.5e-6,
+    // PCIe peers exchange through the host bridge: slower to synchronise than NVLink.
+    collectiveLatency: { intraNode: 25e-6, interNode: 40e-6 },
   },
 };
 

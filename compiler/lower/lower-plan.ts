@@ -6,6 +6,7 @@
 import type { Facts } from "../check/facts.js";
 import { planCost } from "../cost/plan-cost.js";
 import { planMemory } from "../plan/memory.js";
+import { stageList, stagesOf } from "../plan/stage-sets.js";
 import type { Op } from "../plan/ops.js";
 import { canonicalJson, sha256 } from "../plan/serialize.js";
 import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanDtype, type PlanPattern, type PlanWeight } from "../plan/types.js";
@@ -16,6 +17,9 @@ import { buildMesh } from "./mesh.js";
 import { lowerPab, type PabPlan } from "./pab.js";
 import { ProgramBuilder } from "./program/builder.js";
 import { createLowerContext } from "./program/context.js";
+import { pipeFused } from "./pipefusion/lower-pipefusion.js";
+import { pipeFusionPatterns } from "./pipefusion/patterns.js";
+import { pipeFusionSettings, withinStage } from "./pipefusion/settings.js";
 
 export interface LowerOptions {
   /** GPUs per node, for rank placement (default: all ranks on one node). */
@@ -48,13 +52,21 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
   const dtype = PLAN_DTYPE[spec.model.dtype ?? "bf16"];
   const weights = family.weights(hyper);
   const builder = new ProgramBuilder(weights, dtype);
-  const ctx = createLowerContext(builder, spec, facts, pab);
-  const head = lowering(ctx, facts, schedule, spec.seed ?? 0);
+  // PipeFusion lowers the family once per phase and band, within a stage's layout (lower/pipefusion).
+  const pipefusion = pipeFusionSettings(spec, facts);
+  const ctx = createLowerContext(builder, spec, pipefusion ? withinStage(facts) : facts, pab);
+  const head = (pipefusion ? pipeFused(lowering, pipefusion) : lowering)(ctx, facts, schedule, spec.seed ?? 0);
   const built = builder.finish();
-  const memory = planMemory(built.buffers, built.step);
+  const memory = planMemory(built.buffers, built.step, built.setup);
+  const stages = stagesOf([built.setup, built.step]);
   const mesh = buildMesh(facts.degrees, options.ranksPerNode !== undefined ? { ranksPerNode: options.ranksPerNode } : {});
   const read = new Set(built.weightsRead);
-  const planWeights: PlanWeight[] = weights.filter((w) => read.has(w.name) || w.name.endsWith("y_embedding")).map((w) => ({ name: w.name, shape: w.shape, dtype }));
+  const planWeights: PlanWeight[] = weights.filter((w) => read.has(w.name) || w.name.endsWith("y_embedding")).map((w) => {
+    const only = stageList(stages.get(w.name));
+    return { name: w.name, shape: w.shape, dtype, ...(only ? { stages: only } : {}) };
+  });
+  const basePatterns = patternsOf(pab);
+  const stepped = pipefusion ? pipeFusionPatterns(basePatterns, pab.steps.map((s) => s.pattern), pipefusion) : undefined;
 
   const body: Omit<Plan, "hash" | "cost"> = {
     format: PLAN_FORMAT,
@@ -89,10 +101,10 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
     buffers: memory.buffers,
     arenaBytes: memory.arenaBytes,
     inputs: head.inputs,
-    outputs: [{ buffer: head.latent, name: "latents" }],
+    outputs: [{ buffer: head.latent, name: "latents", ...(pipefusion ? { stage: pipefusion.stages - 1 } : {}) }],
     program: { setup: built.setup, step: built.step },
-    patterns: patternsOf(pab),
-    steps: schedule.steps.map((s, i) => ({ schedule: s, pattern: pab.steps[i]!.pattern })),
+    patterns: stepped?.patterns ?? basePatterns,
+    steps: schedule.steps.map((s, i) => ({ schedule: s, pattern: stepped?.stepPatterns[i] ?? pab.steps[i]!.pattern })),
   };
   const priced: Omit<Plan, "hash"> = { ...body, cost: planCost(body, facts.gpu) };
   return deepFreeze({ ...priced, hash: sha256(canonicalJson(priced)) });

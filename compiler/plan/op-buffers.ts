@@ -48,7 +48,10 @@ export function opBuffers(op: Op): OpBuffers {
     case "permute":
       return { reads: [op.x], writes: [op.out] };
     case "self_attention":
-      return { reads: [op.qkv, ...opt(op.qNorm?.weight), ...opt(op.kNorm?.weight)], writes: [op.out] };
+      return {
+        reads: [op.qkv, ...opt(op.qNorm?.weight), ...opt(op.kNorm?.weight), ...opt(op.kvCache?.buffer)],
+        writes: [op.out, ...opt(op.kvCache?.buffer)],
+      };
     case "cross_attention":
       return { reads: [op.q, op.kv, op.mask], writes: [op.out] };
     case "unpatchify":
@@ -58,6 +61,10 @@ export function opBuffers(op: Op): OpBuffers {
       return { reads: [op.x], writes: [op.out] };
     case "guidance":
       return { reads: [op.x], writes: [op.out] };
+    case "send":
+      return { reads: [op.x], writes: [] };
+    case "recv":
+      return { reads: [], writes: [op.out] };
     case "solver_update":
       return {
         reads: [op.latent, op.prediction, ...opt(op.history)],

@@ -15,6 +15,8 @@
  * - An op with `pab` belongs to an attention kind's broadcast branch: on a step whose pattern reuses that
  *   kind, the op (and any collective tagged with it) is skipped and its output buffer, a cache, keeps the
  *   value of the last computing step. `mlp` does the same for MLP broadcast of one block.
+ * - PipeFusion (lower/pipefusion): an op with `stage` runs only on the ranks of that pipeline stage, one with
+ *   `phase` only on steps whose pattern has that phase; `send`/`recv` move buffers between stages.
  */
 import type { AttentionKind } from "../models/types.js";
 import type { GroupAxis } from "../lower/mesh.js";
@@ -36,6 +38,24 @@ interface OpBase {
   readonly pab?: AttentionKind;
   /** MLP broadcast: skipped on steps that reuse this block's kept MLP output. */
   readonly mlp?: boolean;
+  /** PipeFusion: only ranks of this pipeline stage (their `pipefusion` coordinate) run the op; absent: all. */
+  readonly stage?: number;
+  /** PipeFusion: only steps whose pattern has this phase run the op; absent: every step. */
+  readonly phase?: "warmup" | "pipelined";
+  /**
+   * PipeFusion's pipeline ring (the last stage hands the updated latent rows to stage 0): a `recv` runs only on
+   * steps whose pattern has `latentIn`, a `send` only on steps whose pattern has `latentOut`.
+   */
+  readonly latentRing?: boolean;
+}
+
+/**
+ * A row band of the token grid (PipeFusion): band `index` of `count` equal bands of whole token rows, in every
+ * frame; positions (h, w) are row-major, so a band is one contiguous run of each frame's rows·cols positions.
+ */
+export interface RowBand {
+  readonly index: number;
+  readonly count: number;
 }
 
 /** Sinusoidal timestep embedding, [cos | sin] halves (models.md §0.2), of a per-sample scalar. */
@@ -117,6 +137,8 @@ export interface PatchEmbedOp extends OpBase {
    * run of the rows·cols positions of every frame). Absent: all tokens.
    */
   readonly shard?: Shard & { readonly dim: "frames" | "tokens" };
+  /** PipeFusion: only the tokens of this row band (a `tokens` shard then takes the rank's part of the band). */
+  readonly band?: RowBand;
   readonly hidden: number;
 }
 
@@ -134,6 +156,8 @@ export interface SinCos2dOp extends OpBase {
   readonly width: number;
   /** Only the rank's run of the rows·cols positions (token-sharded layouts). */
   readonly shard?: Shard;
+  /** PipeFusion: only the positions of this row band (a `shard` then takes the rank's part of the band). */
+  readonly band?: RowBand;
 }
 
 /** A fixed 1-D sin-cos table [count, width] with [sin | cos] halves; position = (first + index) · scale. */
@@ -258,6 +282,22 @@ export interface SelfAttentionOp extends OpBase {
   readonly kNorm?: { readonly weight: string; readonly eps: number };
   readonly rope?: { readonly theta: number };
   readonly ring?: GroupAxis;
+  /** PipeFusion: K/V go through a buffer that outlives the step (see KvCacheRef). */
+  readonly kvCache?: KvCacheRef;
+}
+
+/**
+ * PipeFusion's K/V buffer of one self-attention: [batch·keys, 2·heads·headDim], per row the key then the value
+ * (after qNorm/kNorm; rope, where present, at positions offset + i). The op first writes the k and v of its own
+ * `seq` tokens of sequence b into rows [b·keys + offset, b·keys + offset + seq), then attends its queries to all
+ * `keys` rows of sequence b. Rows the op did not write hold what the last op to write them left: within a
+ * pipelined step, the previous step's K/V of the bands not yet computed (stale K/V). Warm-up ops write every row
+ * (seq = keys, offset 0).
+ */
+export interface KvCacheRef {
+  readonly buffer: string;
+  readonly keys: number;
+  readonly offset: number;
 }
 
 /**
@@ -291,6 +331,11 @@ export interface UnpatchifyOp extends OpBase {
   readonly grid: { readonly frames: number; readonly rows: number; readonly cols: number };
   readonly patch: { readonly t: number; readonly h: number; readonly w: number };
   readonly latent: { readonly frames: number; readonly height: number; readonly width: number };
+  /**
+   * PipeFusion: x holds only the tokens of this row band of the grid (every frame), and out only the latent rows
+   * they cover: [samples, C, T, rows, W] with rows from index·(grid.rows/count)·patch.h, cropped to latent.height.
+   */
+  readonly band?: RowBand;
 }
 
 /**
@@ -360,6 +405,51 @@ export interface SolverOp extends OpBase {
   readonly plane: number;
   /** Noise drawn by ancestral and eta > 0 steps comes from this seed, the step index and the global sample. */
   readonly noiseSeed: number;
+  /**
+   * PipeFusion: update only latent rows [first, first + count) of every (sample, channel, frame) plane of
+   * `height` rows of `width` values. The latent and history keep their whole shape; `plane` and the prediction
+   * cover the band only (plane = frames·count·width). Noise is drawn as for the whole latent, by element.
+   */
+  readonly band?: { readonly first: number; readonly count: number; readonly height: number; readonly width: number };
+}
+
+/** [first, first + count) along axis `dim` of a 4-D view. */
+export interface ViewSlice {
+  readonly dim: number;
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * Point-to-point send of `x`, viewed as `dims` (only `slice` of it when given, in row-major order), to the
+ * neighbour `peer` of the rank's group on `axis` (ring order: the last rank's next is the first). Static shapes:
+ * the receiver's `recv` declares the same message. Asynchronous: the rank goes on at once; x must not change
+ * until the transfer completes, which the runtime ensures before the next step begins (the memory plan keeps
+ * x's space reserved to the end of the op's phase). Sends and receives between two ranks on one axis match in
+ * program order; the runtime keeps each direction on its own stream (for two stages both directions join the
+ * same pair of ranks: xDiT makes a communicator per direction there, xdit.md §2.2).
+ */
+export interface SendOp extends OpBase {
+  readonly op: "send";
+  readonly axis: GroupAxis;
+  readonly peer: "next" | "prev";
+  readonly x: string;
+  readonly dims: readonly [number, number, number, number];
+  readonly slice?: ViewSlice;
+}
+
+/**
+ * Point-to-point receive into `out` (viewed as `dims`, only `slice` of it when given) from the neighbour
+ * `peer` on `axis`. Pre-posted: when a rank starts the ops of a phase it posts the receives of that phase in
+ * program order, and the op itself waits for its data; the memory plan reserves `out` from the phase's first op.
+ */
+export interface RecvOp extends OpBase {
+  readonly op: "recv";
+  readonly axis: GroupAxis;
+  readonly peer: "next" | "prev";
+  readonly out: string;
+  readonly dims: readonly [number, number, number, number];
+  readonly slice?: ViewSlice;
 }
 
 export type Op =
@@ -384,7 +474,9 @@ export type Op =
   | AllToAllOp
   | AllGatherOp
   | GuidanceOp
-  | SolverOp;
+  | SolverOp
+  | SendOp
+  | RecvOp;
 
 export type OpName = Op["op"];
 

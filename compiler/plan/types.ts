@@ -38,6 +38,8 @@ export interface PlanBuffer {
   readonly bytes: number;
   /** Step-program op ids of the first write and the last read (activations only). */
   readonly live?: readonly [number, number];
+  /** PipeFusion: the only pipeline stages whose ops use it (all when absent); other stages' buffers may share its bytes. */
+  readonly stages?: readonly number[];
 }
 
 /** One checkpoint tensor the plan reads, by its official name. */
@@ -72,6 +74,12 @@ export interface PlanPattern {
   /** Blocks whose MLP output is computed and kept for later steps. */
   readonly mlpKeep: readonly string[];
   readonly steps: number;
+  /** PipeFusion: the phase of its steps; only ops of this phase (or of none) run. */
+  readonly phase?: "warmup" | "pipelined";
+  /** PipeFusion: stage 0 receives the latent rows the last stage sent at the end of the previous step. */
+  readonly latentIn?: boolean;
+  /** PipeFusion: the last stage sends the updated latent rows to stage 0 (every step but the last). */
+  readonly latentOut?: boolean;
 }
 
 export interface PlanInput {
@@ -129,9 +137,38 @@ export interface Plan {
   /** Bytes of the arena each rank allocates before the step loop. */
   readonly arenaBytes: number;
   readonly inputs: readonly PlanInput[];
-  readonly outputs: readonly { readonly buffer: string; readonly name: string }[];
+  /** `stage`: PipeFusion, the pipeline stage whose ranks hold the final value (the last). */
+  readonly outputs: readonly { readonly buffer: string; readonly name: string; readonly stage?: number }[];
   /** `setup` runs once before the step loop; `step` once per step. */
   readonly program: { readonly setup: readonly Op[]; readonly step: readonly Op[] };
   readonly patterns: readonly PlanPattern[];
   readonly steps: readonly PlanStep[];
+  readonly cost: PlanCost;
+}
+
+/** One step of a pattern on one rank (compiler/cost/plan-cost.ts). */
+export interface PatternCostSummary {
+  readonly id: number;
+  readonly flops: number;
+  /** Bytes read and written in device memory. */
+  readonly bytes: number;
+  /** Bytes the rank sends to other ranks. */
+  readonly commBytes: number;
+  /** Estimated seconds, ops summed without overlap. */
+  readonly seconds: number;
+}
+
+/** The time and memory estimate of the plan on one rank of its GPU. */
+export interface PlanCost {
+  /** The GPU profile estimated for (the Spec's runtime.gpu, h100 by default). */
+  readonly gpu: string;
+  /** FLOPs of one step when every op computes (no PAB reuse). */
+  readonly flopsPerStep: number;
+  readonly perPattern: readonly PatternCostSummary[];
+  /** The setup program, run once. */
+  readonly setupSeconds: number;
+  /** setupSeconds + the sum over patterns of seconds × steps. */
+  readonly totalSeconds: number;
+  /** Weights the rank holds plus its arena. */
+  readonly peakBytesPerRank: number;
 }

@@ -6,6 +6,7 @@
 import type { AttentionKind, BlockKind } from "../../models/types.js";
 import type { ModRef, OpInit } from "../../plan/ops.js";
 import { attentionModeOf, mlpModeOf } from "../pab.js";
+import { kvCacheField } from "../pipefusion/pass.js";
 import type { LowerContext } from "./context.js";
 
 /** Where a block sits, for op tags and buffer names. */
@@ -195,6 +196,8 @@ export function spatialAttention(ctx: LowerContext, h: string, w: AttentionWeigh
     scale: 1 / Math.sqrt(ctx.headDim),
     ...normsAndRope(ctx, w, false),
     ...(R > 1 ? { ring: "ring" as const } : {}),
+    // PipeFusion: K/V through the block's K/V buffer, so a band's queries see every band (pipefusion/pass.ts).
+    ...kvCacheField(ctx, name, sequences, ctx.heads / U),
     ...tags,
   } as OpInit);
   let out = attn;

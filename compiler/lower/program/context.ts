@@ -15,6 +15,7 @@ import type { Geometry, Hyper, ModelFamily } from "../../models/types.js";
 import type { Spec } from "../../spec/schema.js";
 import type { PlanDtype } from "../../plan/types.js";
 import type { PabPlan } from "../pab.js";
+import type { PipeFusionPass } from "../pipefusion/pass.js";
 import type { ProgramBuilder } from "./builder.js";
 
 export type SequenceSharding = "none" | "dsp" | "tokens";
@@ -50,6 +51,11 @@ export interface LowerContext {
   readonly Sl: number;
   /** Rows of the residual stream on this rank: n·Tl·Sl. */
   readonly rows: number;
+  /**
+   * PipeFusion: the pass being lowered (warm-up, or one row band whose tokens Sl and rows then count); set only
+   * by lower/pipefusion, absent for every other layout.
+   */
+  readonly pipefusion?: PipeFusionPass;
 }
 
 /** Samples of the run: prompts or labels (one when there are none). */

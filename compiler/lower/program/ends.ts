@@ -9,6 +9,7 @@ import type { OpInit } from "../../plan/ops.js";
 import type { PlanInput, Shard } from "../../plan/types.js";
 import { guidanceFor } from "../../schedule/guidance.js";
 import type { StepTable } from "../../schedule/step-table.js";
+import { bandField, passLatentRows, passTokens, positionTableName, solverBand } from "../pipefusion/pass.js";
 import { linear, mod, normModulate } from "./blocks.js";
 import type { LowerContext } from "./context.js";
 
@@ -78,10 +79,11 @@ export function lowerHead(ctx: LowerContext, positions: PositionScales | null, p
     patch: { t: pt, h: p, w: p },
     grid: { frames: g.tokenFrames, rows: g.tokenRows, cols: g.tokenCols },
     ...(shard ? { shard: { ...shard, dim: ctx.sharding === "dsp" ? "frames" : "tokens" } } : {}),
+    ...bandField(ctx),
     hidden: ctx.D,
   } as OpInit);
   if (positions) {
-    const table = b.buffer("pos.spatial", [ctx.Sl, ctx.D], "table");
+    const table = b.buffer(positionTableName(ctx), [ctx.Sl, ctx.D], "table");
     b.setup({
       op: "sincos_2d",
       out: table,
@@ -91,6 +93,7 @@ export function lowerHead(ctx: LowerContext, positions: PositionScales | null, p
       colScale: positions.colScale,
       width: ctx.D,
       ...(ctx.sharding === "tokens" && shard ? { shard } : {}),
+      ...bandField(ctx),
     } as OpInit);
     b.step({ op: "add_rows", x, table, out: x, rows: ctx.rows, width: ctx.D, period: ctx.Sl, repeat: 1 });
   }
@@ -172,7 +175,9 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
   const b = ctx.b;
   const g = ctx.geometry;
   const F = featuresPerToken(ctx);
-  const full = ctx.n * ctx.T * ctx.S;
+  const full = ctx.n * ctx.T * passTokens(ctx);
+  // The latent rows this pass produces: all of them, or a PipeFusion band's (pipefusion/pass.ts).
+  const rows = passLatentRows(ctx);
   let tokens = features;
   if (ctx.sharding !== "none") {
     tokens = b.temp("final.gathered", [full, F]);
@@ -181,8 +186,8 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
     b.step({ op: "all_gather", axis, x: features, out: tokens, dims, dim: ctx.sharding === "dsp" ? 1 : 2 });
   }
   const Cout = ctx.hyper.outChannels;
-  const plane = g.latentFrames * g.latentHeight * g.latentWidth;
-  let out = b.temp("model.out", [ctx.n, Cout, g.latentFrames, g.latentHeight, g.latentWidth]);
+  const plane = g.latentFrames * rows.count * g.latentWidth;
+  let out = b.temp("model.out", [ctx.n, Cout, g.latentFrames, rows.count, g.latentWidth]);
   b.step({
     op: "unpatchify",
     x: tokens,
@@ -192,10 +197,11 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
     grid: { frames: g.tokenFrames, rows: g.tokenRows, cols: g.tokenCols },
     patch: { t: ctx.hyper.patchT, h: ctx.hyper.patch, w: ctx.hyper.patch },
     latent: { frames: g.latentFrames, height: g.latentHeight, width: g.latentWidth },
+    ...bandField(ctx),
   });
   const s = ctx.localSamples;
   if (ctx.cfgParallel) {
-    const both = b.temp("model.out.cfg", [2 * s, Cout, g.latentFrames, g.latentHeight, g.latentWidth]);
+    const both = b.temp("model.out.cfg", [2 * s, Cout, g.latentFrames, rows.count, g.latentWidth]);
     b.step({ op: "all_gather", axis: "cfg", x: out, out: both, dims: [1, s, Cout, plane], dim: 1 });
     out = both;
   }
@@ -207,7 +213,7 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
     const rule = guidanceFor(ctx.family, ctx.spec.scheduler);
     const variance = learnedVariance ? "cond" : "drop";
     stride = variance === "cond" ? 2 * C : C;
-    prediction = b.temp("guided", [s, stride, g.latentFrames, g.latentHeight, g.latentWidth]);
+    prediction = b.temp("guided", [s, stride, g.latentFrames, rows.count, g.latentWidth]);
     b.step({
       op: "guidance",
       x: out,
@@ -235,5 +241,6 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
     stride,
     plane,
     noiseSeed,
+    ...solverBand(ctx),
   });
 }

@@ -1,0 +1,237 @@
+/**
+ * What one op of a plan costs on one rank, counted from its fields and its buffers, before any hardware is
+ * chosen: floating-point operations, bytes moved through device memory, and bytes sent to other ranks.
+ *
+ * Counting conventions:
+ * - A multiply-add is 2 FLOPs. Linear: 2·rows·in·out. Self-attention: 4·batch·seq·keys·heads·headDim (QKᵀ and
+ *   AV; softmax is not counted, as flash-attention benchmarks do not count it); with `ring` a rank's queries
+ *   meet the keys of all R ring ranks, so a rank does 1/R of the whole sequence's work. Cross-attention:
+ *   4·samples·queries·keys·heads·headDim. Elementwise ops: a few FLOPs per value (PER_VALUE below); their time
+ *   is set by bytes, so these only keep the FLOP totals honest.
+ * - `tileFlops` is the work a flash-attention kernel really does: queries and keys are processed in tiles of
+ *   128, so a short sequence (STDiT's 16-frame temporal attention) pays for whole tiles. On an H200 the 16-token
+ *   temporal attention of the 16x512x512 step ran at 3.5 TFLOP/s against 358 for 1,024 tokens (0.69 ms); the
+ *   tile count (64x the work) and a one-tile kernel's unhidden loads (plan-cost.ts) predict 0.55 ms of it.
+ * - Bytes are the sizes of the buffers and weights the op reads and writes (plan/op-buffers.ts), each once:
+ *   caches (L2, shared memory) are not modelled, so a GEMM's re-reads of its operands are free. Ring attention
+ *   also writes and reads each K/V block it receives.
+ * - Communication is what a rank sends per call: all_to_all size·(P−1)/P, all_gather (output size)·(P−1)/P,
+ *   ring attention its K and V blocks R−1 times, a PipeFusion send its message (the matching recv only
+ *   writes it: the link time is charged once, to the sender); tagged with the group axis and whether its
+ *   groups stay on one node (mesh.intraNode), which picks the link.
+ */
+import type { GroupAxis } from "../lower/mesh.js";
+import { DTYPE_BYTES } from "../plan/memory.js";
+import { opBuffers } from "../plan/op-buffers.js";
+import type { Op } from "../plan/ops.js";
+import type { Plan, PlanDtype } from "../plan/types.js";
+
+/** Which rate bounds an op: the matrix units (GEMM or attention kernels), memory bandwidth, or a link. */
+export type CostKind = "gemm" | "attention" | "memory" | "collective";
+
+export interface Communication {
+  readonly axis: GroupAxis;
+  /** Bytes this rank sends over the whole op. */
+  readonly bytes: number;
+  /** Collective calls the op makes (ring attention: one send/receive per ring step). */
+  readonly calls: number;
+  readonly intraNode: boolean;
+}
+
+export interface OpCost {
+  readonly kind: CostKind;
+  readonly flops: number;
+  /** The FLOPs the op's time is charged for: `flops`, with attention's matmuls counted over whole tiles. */
+  readonly tileFlops: number;
+  /** Bytes read and written in device memory. */
+  readonly bytes: number;
+  /** Attention: the key tiles one query tile walks (per ring step); loads hide behind math only from the second. */
+  readonly keyTiles?: number;
+  readonly comm?: Communication;
+}
+
+/** What an op's cost needs to know about the plan around it. */
+export interface CostContext {
+  /** Bytes of a buffer or weight. */
+  bytesOf(name: string): number;
+  /** Bytes of one element of a buffer or weight. */
+  elementBytes(name: string): number;
+  /** Ranks in one group along an axis (1 when the mesh has no groups on it). */
+  groupSize(axis: GroupAxis): number;
+  /** Whether the groups along an axis stay inside one node. */
+  intraNode(axis: GroupAxis): boolean;
+}
+
+/** Rows and columns of flash attention's query and key tiles. */
+export const ATTENTION_TILE = 128;
+
+/** FLOPs per value of elementwise work. */
+const PER_VALUE = {
+  /** A bias add, a residual add, a gate multiply, a table add. */
+  single: 1,
+  /** SiLU: exp, add, divide, multiply. */
+  silu: 4,
+  /** GELU-tanh: the cubic, the tanh (as one), the scale and the product. */
+  geluTanh: 8,
+  /** LayerNorm (mean and variance, 2 each; normalise, 2) then scale and shift (2). */
+  layerNormModulate: 8,
+  /** A sin or cos table entry, argument included. */
+  sinCos: 10,
+  /** Per-head RMSNorm of q or k: square, sum, scale, weight. */
+  rmsNorm: 4,
+  /** Rotary embedding: two products and a sum per value, plus its angle. */
+  rope: 6,
+  /** u + s·(c − u). */
+  guidance: 3,
+  /** A solver update: a handful of coefficients times latent, prediction and noise. */
+  solver: 8,
+} as const;
+
+const ACTIVATION_PER_VALUE: Readonly<Record<"none" | "gelu_tanh" | "silu", number>> = {
+  none: 0,
+  silu: PER_VALUE.silu,
+  gelu_tanh: PER_VALUE.geluTanh,
+};
+
+/** The plan's buffers, weights and mesh as a CostContext. */
+export function costContext(plan: Pick<Plan, "buffers" | "weights" | "mesh">): CostContext {
+  const sized = new Map<string, { bytes: number; dtype: PlanDtype }>();
+  for (const w of plan.weights) sized.set(w.name, { bytes: w.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[w.dtype], dtype: w.dtype });
+  for (const b of plan.buffers) sized.set(b.name, { bytes: b.bytes, dtype: b.dtype });
+  const find = (name: string) => {
+    const s = sized.get(name);
+    if (!s) throw new Error(`the cost model met ${name}, which is neither a buffer nor a weight of the plan`);
+    return s;
+  };
+  return {
+    bytesOf: (name) => find(name).bytes,
+    elementBytes: (name) => DTYPE_BYTES[find(name).dtype],
+    groupSize: (axis) => plan.mesh.groups[axis]?.[0]?.length ?? 1,
+    intraNode: (axis) => plan.mesh.intraNode[axis] ?? true,
+  };
+}
+
+function roundUpToTile(n: number): number {
+  return Math.ceil(n / ATTENTION_TILE) * ATTENTION_TILE;
+}
+
+/** Bytes of every buffer the op reads and writes, each once; a column-range Linear writes only its columns. */
+function transferBytes(op: Op, ctx: CostContext): number {
+  const { reads, writes } = opBuffers(op);
+  let bytes = 0;
+  for (const name of reads) bytes += ctx.bytesOf(name);
+  for (const name of writes) bytes += ctx.bytesOf(name);
+  if (op.op === "linear" && op.outColumns) bytes -= ctx.bytesOf(op.out) * (1 - op.outFeatures / op.outColumns.stride);
+  return bytes;
+}
+
+function elementwise(op: Op, ctx: CostContext, values: number, perValue: number): OpCost {
+  const flops = values * perValue;
+  return { kind: "memory", flops, tileFlops: flops, bytes: transferBytes(op, ctx) };
+}
+
+function product(dims: readonly number[]): number {
+  return dims.reduce((a, d) => a * d, 1);
+}
+
+/** Values a point-to-point message carries: its 4-D view, or the view's slice along one axis. */
+function messageValues(dims: readonly number[], slice: { readonly dim: number; readonly count: number } | undefined): number {
+  return slice ? (product(dims) / dims[slice.dim]!) * slice.count : product(dims);
+}
+
+export function opCost(op: Op, ctx: CostContext): OpCost {
+  switch (op.op) {
+    case "linear": {
+      const matmul = 2 * op.rows * op.inFeatures * op.outFeatures;
+      const epilogue = op.rows * op.outFeatures * ((op.bias ? PER_VALUE.single : 0) + ACTIVATION_PER_VALUE[op.activation]);
+      return { kind: "gemm", flops: matmul + epilogue, tileFlops: matmul + epilogue, bytes: transferBytes(op, ctx) };
+    }
+    case "patch_embed": {
+      const tokens = (op.grid.frames * op.grid.rows * op.grid.cols) / (op.shard?.parts ?? 1) / (op.band?.count ?? 1);
+      const patchValues = op.channels * op.patch.t * op.patch.h * op.patch.w;
+      const flops = 2 * op.samples * tokens * patchValues * op.hidden + op.samples * tokens * op.hidden * PER_VALUE.single;
+      return { kind: "gemm", flops, tileFlops: flops, bytes: transferBytes(op, ctx) };
+    }
+    case "self_attention": {
+      const ring = op.ring ? ctx.groupSize(op.ring) : 1;
+      const width = op.heads * op.headDim;
+      // PipeFusion: the queries of a band attend to every key of the K/V buffer.
+      const keys = op.kvCache ? op.kvCache.keys : op.seq * ring;
+      const matmul = 4 * op.batch * op.seq * keys * width;
+      // Per-head norms of q and of k, and rotary embedding of both.
+      const qValues = op.batch * op.seq * width;
+      const extras = qValues * ((op.qNorm ? PER_VALUE.rmsNorm : 0) + (op.kNorm ? PER_VALUE.rmsNorm : 0) + (op.rope ? 2 * PER_VALUE.rope : 0));
+      const tileFlops = 4 * op.batch * roundUpToTile(op.seq) * roundUpToTile(op.kvCache ? keys : op.seq) * ring * width + extras;
+      const blockKv = 2 * op.batch * op.seq * width * ctx.elementBytes(op.qkv);
+      // The K/V buffer is read whole but written only in the op's own rows.
+      const cacheWrite = op.kvCache ? 2 * op.batch * op.seq * width * ctx.elementBytes(op.kvCache.buffer) - ctx.bytesOf(op.kvCache.buffer) : 0;
+      const cost: OpCost = {
+        kind: "attention",
+        flops: matmul + extras,
+        tileFlops,
+        // Each received K/V block is written on arrival and read by the next partial attention.
+        bytes: transferBytes(op, ctx) + cacheWrite + 2 * (ring - 1) * blockKv,
+        keyTiles: Math.ceil((op.kvCache ? keys : op.seq) / ATTENTION_TILE),
+      };
+      if (!op.ring || ring === 1) return cost;
+      return { ...cost, comm: { axis: op.ring, bytes: (ring - 1) * blockKv, calls: ring - 1, intraNode: ctx.intraNode(op.ring) } };
+    }
+    case "cross_attention": {
+      const width = op.heads * op.headDim;
+      const flops = 4 * op.samples * op.queries * op.keys * width;
+      const tileFlops = 4 * op.samples * roundUpToTile(op.queries) * roundUpToTile(op.keys) * width;
+      return { kind: "attention", flops, tileFlops, bytes: transferBytes(op, ctx), keyTiles: Math.ceil(op.keys / ATTENTION_TILE) };
+    }
+    case "all_to_all": {
+      const parts = ctx.groupSize(op.axis);
+      const size = product(op.dims) * ctx.elementBytes(op.x);
+      return collective(op, ctx, (size * (parts - 1)) / parts, 2 * size);
+    }
+    case "all_gather": {
+      const parts = ctx.groupSize(op.axis);
+      const gathered = product(op.dims) * parts * ctx.elementBytes(op.x);
+      return collective(op, ctx, (gathered * (parts - 1)) / parts, gathered / parts + gathered);
+    }
+    case "send": {
+      const message = messageValues(op.dims, op.slice) * ctx.elementBytes(op.x);
+      return collective(op, ctx, message, message);
+    }
+    case "recv":
+      return { kind: "memory", flops: 0, tileFlops: 0, bytes: messageValues(op.dims, op.slice) * ctx.elementBytes(op.out) };
+    case "timestep_embed":
+      return elementwise(op, ctx, op.samples * op.dim, PER_VALUE.sinCos);
+    case "silu":
+      return elementwise(op, ctx, op.count, PER_VALUE.silu);
+    case "add":
+      return elementwise(op, ctx, op.count, PER_VALUE.single);
+    case "add_rows":
+      return elementwise(op, ctx, op.rows * op.width, PER_VALUE.single);
+    case "modulation":
+      return elementwise(op, ctx, op.samples * op.chunks * op.width, op.table ? PER_VALUE.single : 0);
+    case "layernorm_modulate":
+      return elementwise(op, ctx, op.rows * op.width, PER_VALUE.layerNormModulate);
+    case "gate":
+      return elementwise(op, ctx, op.rows * op.width, PER_VALUE.single);
+    case "sincos_2d": {
+      const positions = (op.rows * op.cols) / (op.shard?.parts ?? 1);
+      return elementwise(op, ctx, positions * op.width, PER_VALUE.sinCos);
+    }
+    case "sincos_1d":
+      return elementwise(op, ctx, (op.count / (op.shard?.parts ?? 1)) * op.width, PER_VALUE.sinCos);
+    case "guidance":
+      return elementwise(op, ctx, op.samples * op.mixed * op.plane, PER_VALUE.guidance);
+    case "solver_update":
+      return elementwise(op, ctx, op.samples * op.channels * op.plane, PER_VALUE.solver);
+    // Copies, gathers and stores: bytes only.
+    case "embedding":
+    case "permute":
+    case "unpatchify":
+    case "constant":
+    case "concat":
+      return elementwise(op, ctx, 0, 0);
+  }
+}
+
+function collective(op: Op & { readonly axis: GroupAxis }, ctx: CostContext, sent: number, bytes: number): OpCost {
+  return { kind: "collective", flops: 0, tileFlops: 0, bytes, comm: { axis: op.axis, bytes: sent, calls: 1, intraNode: ctx.intraNode(op.axis) } };
+}

@@ -1,0 +1,559 @@
+/**
+ * A plan's own consistency, checked from the plan alone (as the native runtime would before its step loop):
+ * every name an op reads exists and holds a value by then, every size an op carries agrees with its buffers
+ * (ops.ts), every collective and shard has its group in the mesh, the arena holds every buffer without two
+ * live ones overlapping, the PAB caches sit where skipped ops hand values to ops that always run, the step
+ * and pattern tables agree, and the hash is the hash of the rest. Problems are sentences naming the op and
+ * the buffer; an empty list means the plan is sound as far as its own data can tell.
+ */
+import type { GroupAxis } from "../lower/mesh.js";
+import { bufferBytes } from "./memory.js";
+import { opBuffers, type OpBuffers } from "./op-buffers.js";
+import type { ModRef, Op } from "./ops.js";
+import { canonicalJson, sha256 } from "./serialize.js";
+import { stagesMeet, widenTransferSpans } from "./stage-sets.js";
+import { transferProblems } from "./transfer-match.js";
+import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanBuffer, type PlanDtype, type Shard } from "./types.js";
+
+type ProgramName = "setup" | "step";
+
+interface Named {
+  readonly shape: readonly number[];
+  readonly dtype: PlanDtype;
+  /** A buffer's role; undefined for a weight. */
+  readonly buffer?: PlanBuffer;
+}
+
+const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+/** `step op 41 (self_attention, spatial block 3)`. */
+function label(program: ProgramName, op: Op): string {
+  const where = op.block === undefined ? "" : `, ${op.blockKind ? `${op.blockKind} ` : ""}block ${op.block}`;
+  return `${program} op ${op.id} (${op.op}${where})`;
+}
+
+/** The unit of skipping an op belongs to: ops of one unit are skipped together, or not at all. */
+function skipUnit(op: Op): string | undefined {
+  if (op.pab) return `${op.pab} attention broadcast`;
+  if (op.mlp) return `the MLP broadcast of ${op.blockKind ?? "spatial"} block ${op.block ?? "?"}`;
+  return undefined;
+}
+
+class PlanVerifier {
+  readonly problems: string[] = [];
+  private readonly names = new Map<string, Named>();
+  private readonly degrees = new Map<string, number>();
+
+  constructor(private readonly plan: Plan) {
+    for (const a of plan.mesh.axes) this.degrees.set(a.name, a.degree);
+  }
+
+  private problem(text: string): void {
+    this.problems.push(text);
+  }
+
+  run(): string[] {
+    this.header();
+    this.declarations();
+    this.mesh();
+    this.arena();
+    this.inputsAndOutputs();
+    this.programs();
+    this.stepTables();
+    // PipeFusion: every send meets a receive of the same size (plan/transfer-match.ts).
+    for (const p of transferProblems(this.plan)) this.problem(p);
+    return this.problems;
+  }
+
+  private header(): void {
+    const { hash, ...rest } = this.plan;
+    if (this.plan.format !== PLAN_FORMAT) this.problem(`format is ${JSON.stringify(this.plan.format)}, not "${PLAN_FORMAT}"`);
+    if (this.plan.version !== PLAN_VERSION) this.problem(`version is ${this.plan.version}, not ${PLAN_VERSION}`);
+    const want = sha256(canonicalJson(rest));
+    if (hash !== want) this.problem(`hash ${hash} is not the sha256 of the canonical JSON of the rest of the plan (${want})`);
+  }
+
+  private declarations(): void {
+    for (const w of this.plan.weights) {
+      if (this.names.has(w.name)) this.problem(`weight \`${w.name}\` is declared twice`);
+      this.names.set(w.name, { shape: w.shape, dtype: w.dtype });
+    }
+    for (const b of this.plan.buffers) {
+      const old = this.names.get(b.name);
+      if (old) this.problem(`buffer \`${b.name}\` is declared twice${old.buffer ? "" : " (also as a weight)"}`);
+      this.names.set(b.name, { shape: b.shape, dtype: b.dtype, buffer: b });
+    }
+  }
+
+  /** The ranks in one group of `axis`: the axis degree, or the product of the sequence axes. */
+  private degreeOf(axis: GroupAxis): number {
+    if (axis === "sequence") return (this.degrees.get("dsp") ?? 1) * (this.degrees.get("ulysses") ?? 1) * (this.degrees.get("ring") ?? 1);
+    return this.degrees.get(axis) ?? 1;
+  }
+
+  private mesh(): void {
+    const { mesh } = this.plan;
+    const world = product(mesh.axes.map((a) => a.degree));
+    if (mesh.world !== world) this.problem(`mesh world ${mesh.world} is not the product of the axis degrees (${world})`);
+    if (mesh.ranks.length !== mesh.world) this.problem(`mesh lists ${mesh.ranks.length} ranks for a world of ${mesh.world}`);
+    mesh.ranks.forEach((r, i) => {
+      if (r.rank !== i) this.problem(`mesh rank entry ${i} is rank ${r.rank}`);
+    });
+    const expected = new Set<string>(mesh.axes.filter((a) => a.degree > 1).map((a) => a.name));
+    if (this.degreeOf("ulysses") > 1 && this.degreeOf("ring") > 1) expected.add("sequence");
+    for (const key of expected) if (!mesh.groups[key as GroupAxis]) this.problem(`mesh has no groups for ${key}, whose degree is above 1`);
+    for (const [key, groups] of Object.entries(mesh.groups) as [GroupAxis, readonly (readonly number[])[]][]) {
+      if (!expected.has(key)) this.problem(`mesh has groups for ${key}, which needs no communicator`);
+      const seen = new Set<number>();
+      for (const g of groups) {
+        if (g.length !== this.degreeOf(key)) this.problem(`mesh group [${g.join(", ")}] of ${key} has ${g.length} ranks, not ${this.degreeOf(key)}`);
+        for (const r of g) {
+          if (seen.has(r) || r < 0 || r >= mesh.world) this.problem(`mesh groups of ${key} hold rank ${r} twice or outside the world`);
+          seen.add(r);
+        }
+      }
+      if (seen.size !== mesh.world) this.problem(`mesh groups of ${key} cover ${seen.size} of ${mesh.world} ranks`);
+    }
+  }
+
+  /** Step-program op ids that name each buffer (first and last), the liveness the arena must respect. */
+  private stepSpans(): Map<string, [number, number]> {
+    const spans = new Map<string, [number, number]>();
+    for (const op of this.plan.program.step) {
+      const io = opBuffers(op) as OpBuffers | undefined;
+      if (!io) continue;
+      for (const name of [...io.reads, ...io.writes]) {
+        const span = spans.get(name);
+        if (span) span[1] = op.id;
+        else spans.set(name, [op.id, op.id]);
+      }
+    }
+    // Pre-posted receives and asynchronous sends hold their buffers for their whole phase.
+    widenTransferSpans(this.plan.program.step, spans);
+    return spans;
+  }
+
+  private arena(): void {
+    const spans = this.stepSpans();
+    const placed: { b: PlanBuffer; span: readonly [number, number] | undefined }[] = [];
+    for (const b of this.plan.buffers) {
+      const bytes = bufferBytes(b);
+      if (b.bytes !== bytes) this.problem(`buffer \`${b.name}\` says ${b.bytes} bytes, but [${b.shape.join(", ")}] ${b.dtype} is ${bytes}`);
+      if (b.offset < 0 || b.offset + b.bytes > this.plan.arenaBytes) {
+        this.problem(`buffer \`${b.name}\` at [${b.offset}, ${b.offset + b.bytes}) does not fit in the arena of ${this.plan.arenaBytes} bytes`);
+      }
+      const used = spans.get(b.name);
+      if (b.role === "activation") {
+        if (!used) this.problem(`activation buffer \`${b.name}\` is never used by the step program`);
+        else if (!b.live || b.live[0] !== used[0] || b.live[1] !== used[1]) {
+          this.problem(`activation buffer \`${b.name}\` says live ${b.live ? `[${b.live.join(", ")}]` : "nowhere"}, but step ops ${used[0]}..${used[1]} use it`);
+        }
+        placed.push({ b, span: used ?? b.live });
+      } else {
+        if (b.live) this.problem(`${b.role} buffer \`${b.name}\` lives across steps but carries a within-step span`);
+        placed.push({ b, span: undefined });
+      }
+    }
+    placed.sort((x, y) => x.b.offset - y.b.offset);
+    for (let i = 0; i < placed.length; i++) {
+      const a = placed[i]!;
+      for (let j = i + 1; j < placed.length; j++) {
+        const c = placed[j]!;
+        if (c.b.offset >= a.b.offset + a.b.bytes) break;
+        if (a.b.bytes === 0 || c.b.bytes === 0) continue;
+        // PipeFusion: buffers that no rank uses together (disjoint pipeline stages) may share bytes.
+        const sameRank = !a.b.stages || !c.b.stages || stagesMeet(new Set(a.b.stages), new Set(c.b.stages));
+        const together = sameRank && (!a.span || !c.span || (a.span[0] <= c.span[1] && c.span[0] <= a.span[1]));
+        if (together) this.problem(`buffers \`${a.b.name}\` and \`${c.b.name}\` overlap in the arena while both are live`);
+      }
+    }
+  }
+
+  private shard(where: string, shard: Shard): void {
+    const degree = this.degreeOf(shard.axis);
+    if (shard.parts !== degree) this.problem(`${where} is split in ${shard.parts} parts over ${shard.axis}, whose groups hold ${degree} ranks`);
+  }
+
+  private inputsAndOutputs(): void {
+    const cfg = this.degreeOf("cfg");
+    const filled = new Map<string, { first: number; count: number; cfgRank?: number }[]>();
+    this.plan.inputs.forEach((input, i) => {
+      const where = `input ${i} (${input.source} into \`${input.buffer}\`)`;
+      const named = this.names.get(input.buffer);
+      if (!named?.buffer) return this.problem(`${where} fills a buffer that is not declared`);
+      if (named.buffer.role !== "input" && named.buffer.role !== "state") this.problem(`${where} fills a ${named.buffer.role} buffer`);
+      const rows = named.shape[0] ?? 1;
+      if (input.rows.first + input.rows.count > rows) this.problem(`${where} fills rows ${input.rows.first}..${input.rows.first + input.rows.count - 1} of ${rows}`);
+      if (input.cfgRank !== undefined && cfg !== 2) this.problem(`${where} is for cfg rank ${input.cfgRank}, but the cfg degree is ${cfg}`);
+      if (input.samplesShard) this.shard(where, input.samplesShard);
+      const list = filled.get(input.buffer) ?? [];
+      list.push({ ...input.rows, ...(input.cfgRank !== undefined ? { cfgRank: input.cfgRank } : {}) });
+      filled.set(input.buffer, list);
+    });
+    const mustFill = new Set([...this.plan.buffers.filter((b) => b.role === "input").map((b) => b.name), ...filled.keys()]);
+    for (const name of mustFill) {
+      const rows = this.names.get(name)?.shape[0] ?? 1;
+      for (let rank = 0; rank < Math.max(cfg, 1); rank++) {
+        const covered = new Array<number>(rows).fill(0);
+        for (const e of filled.get(name) ?? []) {
+          if (e.cfgRank !== undefined && e.cfgRank !== rank) continue;
+          for (let r = e.first; r < Math.min(rows, e.first + e.count); r++) covered[r]!++;
+        }
+        const where = cfg > 1 ? ` on cfg rank ${rank}` : "";
+        if (covered.some((c) => c === 0)) this.problem(`input buffer \`${name}\` has rows no input fills${where}`);
+        if (covered.some((c) => c > 1)) this.problem(`input buffer \`${name}\` has rows two inputs fill${where}`);
+      }
+    }
+    for (const out of this.plan.outputs) if (!this.names.get(out.buffer)?.buffer) this.problem(`output ${out.name} names \`${out.buffer}\`, which is not a declared buffer`);
+  }
+
+  /** The reads and writes of every op: names exist, hold values when read, and are writable where written. */
+  private programs(): void {
+    const available = new Set<string>(this.plan.weights.map((w) => w.name));
+    for (const input of this.plan.inputs) available.add(input.buffer);
+    const carried = new Set<string>();
+    for (const op of this.plan.program.step) {
+      const io = opBuffers(op) as OpBuffers | undefined;
+      for (const name of io?.writes ?? []) if (this.names.get(name)?.buffer?.role === "state") carried.add(name);
+    }
+    for (const program of ["setup", "step"] as const) {
+      const ops = this.plan.program[program];
+      const writtenHere = new Map<string, Op>();
+      ops.forEach((op, i) => {
+        const where = label(program, op);
+        if (op.id !== i) this.problem(`${program} op at position ${i} has id ${op.id}`);
+        const io = opBuffers(op) as OpBuffers | undefined;
+        if (!io) return this.problem(`${where}: unknown op`);
+        // PipeFusion: the op writes its tokens' K/V into the buffer before it reads the buffer (ops.ts KvCacheRef).
+        if (op.op === "self_attention" && op.kvCache) available.add(op.kvCache.buffer);
+        for (const name of io.reads) this.read(program, op, where, name, available, carried, writtenHere);
+        for (const name of io.writes) this.write(program, where, name);
+        for (const name of io.writes) {
+          available.add(name);
+          writtenHere.set(name, op);
+        }
+        this.sizes(where, op);
+        this.dtypes(where, op);
+      });
+    }
+  }
+
+  private read(
+    program: ProgramName,
+    op: Op,
+    where: string,
+    name: string,
+    available: ReadonlySet<string>,
+    carried: ReadonlySet<string>,
+    writtenHere: ReadonlyMap<string, Op>,
+  ): void {
+    const named = this.names.get(name);
+    if (!named) return this.problem(`${where} reads \`${name}\`, which is neither a declared buffer nor a plan weight`);
+    const role = named.buffer?.role;
+    if (role === "activation" && program === "setup") this.problem(`${where} reads activation \`${name}\`, which only lives within a step`);
+    const held = available.has(name) || (program === "step" && role === "state" && carried.has(name));
+    if (!held) this.problem(`${where} reads \`${name}\` before anything writes it`);
+    const writer = writtenHere.get(name);
+    const unit = writer && skipUnit(writer);
+    if (unit && unit !== skipUnit(op) && role !== "cache") {
+      this.problem(`${where} reads \`${name}\` from op ${writer.id}, which ${unit} skips; the buffer must be a cache`);
+    }
+  }
+
+  private write(program: ProgramName, where: string, name: string): void {
+    const named = this.names.get(name);
+    if (!named) return this.problem(`${where} writes \`${name}\`, which is not a declared buffer`);
+    const role = named.buffer?.role;
+    if (!role) return this.problem(`${where} writes the weight \`${name}\``);
+    if (role === "input") this.problem(`${where} writes \`${name}\`, an input the runtime owns`);
+    if (program === "setup" && role === "activation") this.problem(`${where} writes activation \`${name}\`, whose space is shared within a step`);
+    if (program === "step" && role === "table") this.problem(`${where} writes \`${name}\`, a table the setup program computes once`);
+  }
+
+  private count(name: string): number | undefined {
+    const named = this.names.get(name);
+    return named ? product(named.shape) : undefined;
+  }
+
+  /** `field` of the op names a tensor of `want` values (`formula` says why); unknown names were reported already. */
+  private holds(where: string, field: string, name: string | undefined, want: number, formula: string): void {
+    if (name === undefined) return;
+    const have = this.count(name);
+    if (have !== undefined && have !== want) this.problem(`${where}: ${field} \`${name}\` holds ${have} values, not ${formula} = ${want}`);
+  }
+
+  /** A weight read with an exact shape (a buffer standing in is checked by its count). */
+  private shaped(where: string, field: string, name: string | undefined, shape: readonly number[]): void {
+    if (name === undefined) return;
+    const named = this.names.get(name);
+    if (named && !named.buffer && named.shape.join("x") !== shape.join("x")) {
+      this.problem(`${where}: ${field} \`${name}\` is [${named.shape.join(", ")}], not [${shape.join(", ")}]`);
+    } else this.holds(where, field, name, product(shape), `[${shape.join(", ")}]`);
+  }
+
+  private modRef(where: string, field: string, ref: ModRef | undefined, samples: number, width: number): void {
+    if (!ref) return;
+    const have = this.count(ref.buffer);
+    if (have === undefined) return;
+    const chunks = have / (samples * width);
+    if (!Number.isInteger(chunks) || ref.chunk >= chunks) {
+      this.problem(`${where}: ${field} chunk ${ref.chunk} of \`${ref.buffer}\` (${have} values) is not a chunk of [${samples}, chunks, ${width}]`);
+    }
+  }
+
+  private divides(where: string, what: string, value: number, by: number): void {
+    if (value % by !== 0) this.problem(`${where}: ${what} ${value} does not split in ${by}`);
+  }
+
+  /** A collective's axis must have groups in the mesh: on a degree-1 axis the op must not exist. */
+  private group(where: string, axis: GroupAxis): number {
+    const degree = this.degreeOf(axis);
+    if (!this.plan.mesh.groups[axis]) this.problem(`${where} communicates over ${axis}, which has no groups in the mesh (degree ${degree})`);
+    return degree;
+  }
+
+  private sizes(where: string, op: Op): void {
+    switch (op.op) {
+      case "timestep_embed":
+        this.holds(where, "t", op.t, op.samples, "samples");
+        this.holds(where, "out", op.out, op.samples * op.dim, "samples·dim");
+        return;
+      case "linear": {
+        const width = op.outColumns ? op.outColumns.stride : op.outFeatures;
+        this.holds(where, "x", op.x, op.rows * op.inFeatures, "rows·inFeatures");
+        this.holds(where, "out", op.out, op.rows * width, op.outColumns ? "rows·stride" : "rows·outFeatures");
+        this.shaped(where, "weight", op.weight, [op.outFeatures, op.inFeatures]);
+        this.shaped(where, "bias", op.bias, [op.outFeatures]);
+        if (op.outColumns && op.outColumns.offset + op.outFeatures > op.outColumns.stride) {
+          this.problem(`${where}: columns ${op.outColumns.offset}..${op.outColumns.offset + op.outFeatures - 1} do not fit rows ${op.outColumns.stride} wide`);
+        }
+        return;
+      }
+      case "silu":
+        this.holds(where, "x", op.x, op.count, "count");
+        this.holds(where, "out", op.out, op.count, "count");
+        return;
+      case "add":
+        this.holds(where, "a", op.a, op.count, "count");
+        this.holds(where, "b", op.b, op.count, "count");
+        this.holds(where, "out", op.out, op.count, "count");
+        return;
+      case "embedding":
+        this.holds(where, "ids", op.ids, op.count, "count");
+        this.holds(where, "out", op.out, op.count * op.width, "count·width");
+        this.divides(where, `table \`${op.table}\` of`, this.count(op.table) ?? 0, op.width);
+        return;
+      case "patch_embed": {
+        const { latent, patch, grid } = op;
+        this.holds(where, "x", op.x, op.inputSamples * op.channels * latent.frames * latent.height * latent.width, "inputSamples·channels·latent");
+        this.divides(where, "samples", op.samples, op.inputSamples);
+        this.holds(where, "weight", op.weight, op.hidden * op.channels * patch.t * patch.h * patch.w, "hidden·channels·patch");
+        this.shaped(where, "bias", op.bias, [op.hidden]);
+        if (grid.frames * patch.t < latent.frames || grid.rows * patch.h < latent.height || grid.cols * patch.w < latent.width) {
+          this.problem(`${where}: the token grid ${grid.frames}x${grid.rows}x${grid.cols} does not cover the latent in patches`);
+        }
+        let tokens = grid.frames * grid.rows * grid.cols;
+        if (op.shard) {
+          this.shard(where, op.shard);
+          this.divides(where, op.shard.dim === "frames" ? "token frames" : "tokens per frame", op.shard.dim === "frames" ? grid.frames : grid.rows * grid.cols, op.shard.parts);
+          tokens /= op.shard.parts;
+        }
+        if (op.band) {
+          this.divides(where, "token rows", grid.rows, op.band.count);
+          tokens /= op.band.count;
+        }
+        this.holds(where, "out", op.out, op.samples * tokens * op.hidden, "samples·local tokens·hidden");
+        return;
+      }
+      case "sincos_2d": {
+        const parts = (op.shard?.parts ?? 1) * (op.band?.count ?? 1);
+        if (op.shard) this.shard(where, op.shard);
+        this.divides(where, "positions", op.rows * op.cols, parts);
+        this.holds(where, "out", op.out, ((op.rows * op.cols) / parts) * op.width, "rows·cols/parts·width");
+        return;
+      }
+      case "sincos_1d": {
+        const parts = op.shard?.parts ?? 1;
+        if (op.shard) this.shard(where, op.shard);
+        this.divides(where, "positions", op.count, parts);
+        this.holds(where, "out", op.out, (op.count / parts) * op.width, "count/parts·width");
+        return;
+      }
+      case "constant":
+        this.holds(where, "out", op.out, op.count, "count");
+        return;
+      case "concat":
+        if (op.parts.length !== op.widths.length) this.problem(`${where}: ${op.parts.length} parts but ${op.widths.length} widths`);
+        op.parts.forEach((part, i) => this.holds(where, `part ${i}`, part, op.rows * (op.widths[i] ?? 0), `rows·widths[${i}]`));
+        this.holds(where, "out", op.out, op.rows * op.widths.reduce((a, b) => a + b, 0), "rows·sum of widths");
+        return;
+      case "add_rows":
+        this.holds(where, "x", op.x, op.rows * op.width, "rows·width");
+        this.holds(where, "table", op.table, op.period * op.width, "period·width");
+        this.holds(where, "out", op.out, op.rows * op.width, "rows·width");
+        return;
+      case "modulation":
+        if (op.sourceChunks !== 1 && op.sourceChunks !== op.chunks) this.problem(`${where}: sourceChunks ${op.sourceChunks} is neither 1 nor chunks ${op.chunks}`);
+        this.holds(where, "source", op.source, op.samples * op.sourceChunks * op.width, "samples·sourceChunks·width");
+        this.holds(where, "table", op.table, op.chunks * op.width, "chunks·width");
+        this.holds(where, "out", op.out, op.samples * op.chunks * op.width, "samples·chunks·width");
+        return;
+      case "layernorm_modulate":
+      case "gate": {
+        this.holds(where, "x", op.x, op.rows * op.width, "rows·width");
+        this.holds(where, "out", op.out, op.rows * op.width, "rows·width");
+        this.divides(where, "rows", op.rows, op.rowsPerSample);
+        const samples = op.rows / op.rowsPerSample;
+        if (op.op === "gate") this.modRef(where, "gate", op.gate, samples, op.width);
+        else {
+          this.modRef(where, "shift", op.shift, samples, op.width);
+          this.modRef(where, "scale", op.scale, samples, op.width);
+        }
+        return;
+      }
+      case "permute":
+        this.holds(where, "x", op.x, product(op.dims), "the product of dims");
+        this.holds(where, "out", op.out, product(op.dims), "the product of dims");
+        if ([...op.perm].sort().join() !== "0,1,2,3") this.problem(`${where}: perm [${op.perm.join(", ")}] is not a permutation of the 4 axes`);
+        return;
+      case "self_attention": {
+        const tokens = op.batch * op.seq;
+        this.holds(where, "qkv", op.qkv, tokens * 3 * op.heads * op.headDim, "batch·seq·3·heads·headDim");
+        this.holds(where, "out", op.out, tokens * op.heads * op.headDim, "batch·seq·heads·headDim");
+        this.shaped(where, "qNorm weight", op.qNorm?.weight, [op.headDim]);
+        this.shaped(where, "kNorm weight", op.kNorm?.weight, [op.headDim]);
+        if (op.ring) this.group(where, op.ring);
+        if (op.kvCache) {
+          const { buffer, keys, offset } = op.kvCache;
+          this.holds(where, "kvCache", buffer, op.batch * keys * 2 * op.heads * op.headDim, "batch·keys·2·heads·headDim");
+          if (offset + op.seq > keys) this.problem(`${where}: its ${op.seq} tokens at row ${offset} do not fit the ${keys} K/V rows of \`${buffer}\``);
+        }
+        return;
+      }
+      case "cross_attention": {
+        const width = op.heads * op.headDim;
+        this.holds(where, "q", op.q, op.samples * op.queries * width, "samples·queries·heads·headDim");
+        this.holds(where, "kv", op.kv, op.samples * op.keys * 2 * width, "samples·keys·2·heads·headDim");
+        this.holds(where, "mask", op.mask, op.samples * op.keys, "samples·keys");
+        this.holds(where, "out", op.out, op.samples * op.queries * width, "samples·queries·heads·headDim");
+        return;
+      }
+      case "unpatchify": {
+        const { grid, patch, latent } = op;
+        const features = patch.t * patch.h * patch.w * op.channels;
+        // PipeFusion: a row band of the grid, into the latent rows it covers.
+        const bandRows = grid.rows / (op.band?.count ?? 1);
+        const first = (op.band?.index ?? 0) * bandRows * patch.h;
+        const height = Math.min(latent.height, first + bandRows * patch.h) - first;
+        this.holds(where, "x", op.x, op.samples * grid.frames * bandRows * grid.cols * features, "samples·tokens·pt·ph·pw·channels");
+        this.holds(where, "out", op.out, op.samples * op.channels * latent.frames * height * latent.width, "samples·channels·latent");
+        return;
+      }
+      case "all_to_all": {
+        const degree = this.group(where, op.axis);
+        this.holds(where, "x", op.x, product(op.dims), "the product of dims");
+        this.holds(where, "out", op.out, product(op.dims), "the product of dims");
+        if (op.scatter === op.gather || op.scatter > 3 || op.gather > 3) this.problem(`${where}: scatter ${op.scatter} and gather ${op.gather} are not two axes of the 4-D view`);
+        else this.divides(where, `scatter dim ${op.scatter} of`, op.dims[op.scatter] ?? 0, degree);
+        return;
+      }
+      case "all_gather": {
+        const degree = this.group(where, op.axis);
+        if (op.dim > 3) this.problem(`${where}: dim ${op.dim} is not an axis of the 4-D view`);
+        this.holds(where, "x", op.x, product(op.dims), "the product of dims");
+        this.holds(where, "out", op.out, product(op.dims) * degree, `the product of dims·${degree} ranks`);
+        return;
+      }
+      case "guidance": {
+        const kept = op.variance === "cond" ? 2 * op.predictionChannels : op.predictionChannels;
+        this.holds(where, "x", op.x, 2 * op.samples * op.channels * op.plane, "2·samples·channels·plane");
+        this.holds(where, "out", op.out, op.samples * kept * op.plane, "samples·kept channels·plane");
+        if (op.mixed > op.predictionChannels || kept > op.channels) {
+          this.problem(`${where}: mixes ${op.mixed} and keeps ${kept} of ${op.predictionChannels} prediction channels out of ${op.channels}`);
+        }
+        return;
+      }
+      case "send":
+      case "recv":
+        this.group(where, op.axis);
+        return;
+      case "solver_update":
+        if (op.stride < (op.learnedVariance ? 2 : 1) * op.channels) this.problem(`${where}: stride ${op.stride} leaves no room for the prediction's channels`);
+        if (op.solver !== this.plan.schedule.solver) this.problem(`${where}: solver ${op.solver}, but the schedule's is ${this.plan.schedule.solver}`);
+        if (op.band) {
+          // PipeFusion: the prediction covers the band's rows; the latent and history are whole.
+          const whole = (op.plane / op.band.count) * op.band.height;
+          if (op.band.first + op.band.count > op.band.height) this.problem(`${where}: rows ${op.band.first}..${op.band.first + op.band.count - 1} leave the latent's ${op.band.height}`);
+          this.holds(where, "latent", op.latent, op.samples * op.channels * whole, "samples·channels·whole plane");
+          this.holds(where, "prediction", op.prediction, op.samples * op.stride * op.plane, "samples·stride·plane");
+          this.holds(where, "history", op.history, op.samples * op.channels * whole, "samples·channels·whole plane");
+          return;
+        }
+        this.holds(where, "latent", op.latent, op.samples * op.channels * op.plane, "samples·channels·plane");
+        this.holds(where, "prediction", op.prediction, op.samples * op.stride * op.plane, "samples·stride·plane");
+        this.holds(where, "history", op.history, op.samples * op.channels * op.plane, "samples·channels·plane");
+        return;
+    }
+  }
+
+  /** Integer ids and masks are i32; every other tensor an op touches holds floating-point values. */
+  private dtypes(where: string, op: Op): void {
+    const integers = new Set(op.op === "embedding" ? [op.ids] : op.op === "cross_attention" ? [op.mask] : []);
+    const io = opBuffers(op);
+    for (const name of [...io.reads, ...io.writes]) {
+      const dtype = this.names.get(name)?.dtype;
+      if (dtype === undefined) continue;
+      if (integers.has(name) !== (dtype === "i32")) this.problem(`${where}: \`${name}\` is ${dtype}, but the op ${integers.has(name) ? "reads integers" : "computes in floating point"}`);
+    }
+  }
+
+  /** Steps and patterns agree, and no step reuses a cache that no earlier step filled. */
+  private stepTables(): void {
+    const { patterns, steps, schedule } = this.plan;
+    patterns.forEach((p, i) => {
+      if (p.id !== i) this.problem(`pattern at position ${i} has id ${p.id}`);
+      const running = steps.filter((s) => s.pattern === p.id).length;
+      if (running !== p.steps) this.problem(`pattern ${p.id} says ${p.steps} steps, but ${running} steps run it`);
+      for (const name of [...p.mlpReuse, ...p.mlpKeep]) {
+        const [kind, index] = name.split(":");
+        const tagged = this.plan.program.step.some((op) => op.mlp && op.blockKind === kind && String(op.block) === index);
+        if (!tagged) this.problem(`pattern ${p.id} names the MLP of ${name}, but no step op belongs to that MLP broadcast`);
+      }
+    });
+    const computed = new Set<string>();
+    const kept = new Set<string>();
+    steps.forEach((s, i) => {
+      if (s.schedule.index !== i) this.problem(`step ${i} carries the schedule entry of step ${s.schedule.index}`);
+      const p = patterns[s.pattern];
+      if (!p) return this.problem(`step ${i} runs pattern ${s.pattern}, which does not exist`);
+      for (const kind of p.reuse) if (!computed.has(kind)) this.problem(`step ${i} reuses ${kind} attention before any step computed it`);
+      for (const block of p.mlpReuse) if (!kept.has(block)) this.problem(`step ${i} reuses the MLP of ${block} before any step kept it`);
+      for (const kind of ["spatial", "temporal", "cross"]) if (!p.reuse.includes(kind)) computed.add(kind);
+      for (const block of p.mlpKeep) kept.add(block);
+    });
+    const solvers = this.plan.program.step.filter((op) => op.op === "solver_update");
+    const phases = [...new Set(patterns.flatMap((p) => (p.phase ? [p.phase] : [])))];
+    if (phases.length === 0 && solvers.length !== 1) this.problem(`the step program has ${solvers.length} solver updates, not 1`);
+    // PipeFusion: each phase the patterns run updates every latent row exactly once, whole or band by band.
+    for (const phase of phases) {
+      const own = solvers.filter((op) => op.phase === phase || op.phase === undefined);
+      const height = this.plan.geometry.latent.height;
+      const rows = new Array<number>(height).fill(0);
+      for (const op of own) {
+        const band = op.op === "solver_update" ? op.band : undefined;
+        for (let r = band?.first ?? 0; r < (band ? band.first + band.count : height); r++) rows[r] = (rows[r] ?? 0) + 1;
+      }
+      if (rows.some((c) => c !== 1)) this.problem(`the ${phase} phase has ${own.length} solver updates that do not update every latent row once`);
+    }
+    const guidance = this.plan.program.step.find((op) => op.op === "guidance");
+    const summary = guidance?.op === "guidance" ? { scale: guidance.scale, mixed: guidance.mixed, variance: guidance.variance } : null;
+    if (canonicalJson(summary) !== canonicalJson(schedule.guidance)) {
+      this.problem(`schedule.guidance ${JSON.stringify(schedule.guidance)} does not match the guidance op (${JSON.stringify(summary)})`);
+    }
+  }
+}
+
+/** Every inconsistency of `plan`, as sentences; [] when there is none. */
+export function verifyPlan(plan: Plan): string[] {
+  return new PlanVerifier(plan).run();
+}
