@@ -8,7 +8,9 @@ import { colorEnabled } from "./color.js";
 import { UsageError, type CliDeps, type CommandContext } from "./command-context.js";
 import { codesCommand, explainCommand } from "./commands/codes.js";
 import { fmtCommand } from "./commands/fmt.js";
+import { planCommand } from "./commands/plan.js";
 import { schemaCommand } from "./commands/schema.js";
+import { tuneCommand } from "./commands/tune.js";
 import { validateCommand } from "./commands/validate.js";
 import { ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
@@ -42,10 +44,12 @@ function buildProgram(ctx: CommandContext): Command {
         "  opendit validate                              check every pipeline under pipelines/",
         "  opendit validate 'specs/**/*.yaml' -f sarif -o opendit.sarif",
         "  opendit fmt pipelines/quickstart.yaml --to odit",
+        "  opendit plan pipelines/opensora-dsp.yaml --layout \"dsp 8\"",
+        "  opendit tune pipelines/opensora-dsp.yaml --gpus 8 --gpu h200",
         "  opendit explain OD3101",
       ].join("\n"),
     );
-  for (const make of [validateCommand, schemaCommand, fmtCommand, codesCommand, explainCommand]) {
+  for (const make of [validateCommand, schemaCommand, fmtCommand, planCommand, tuneCommand, codesCommand, explainCommand]) {
     // addCommand (unlike .command) does not pass on exitOverride and the output settings by itself.
     program.addCommand(make(ctx).copyInheritedSettings(program));
   }

@@ -42,16 +42,24 @@ export function validateText(path: string, text: string, options: ValidateOption
   });
   if (!parsed.tree || hasErrors(diagnostics)) return done();
 
-  const schema = validateSchema(parsed.tree);
-  diagnostics.push(...schema.diagnostics);
-  if (!schema.spec) return done();
+  const checked = validateTree(parsed.tree, options);
+  diagnostics.push(...checked.diagnostics);
+  return done({ ...(checked.spec ? { spec: checked.spec } : {}), ...(checked.facts ? { facts: checked.facts } : {}) });
+}
+
+/**
+ * The schema and the semantic rules over a tree that parsed without errors; compile() uses it on a tree it
+ * has applied its overrides to. Relative paths resolve against the tree's file's directory unless told.
+ */
+export function validateTree(tree: SourceTree, options: Omit<ValidateOptions, "syntax"> = {}): Omit<ValidateResult, "file" | "tree"> {
+  const schema = validateSchema(tree);
+  if (!schema.spec) return { diagnostics: schema.diagnostics };
 
   const checkOptions: CheckOptions = {
     mode: options.mode ?? "validate",
-    baseDir: options.baseDir ?? dirname(resolve(path)),
+    baseDir: options.baseDir ?? dirname(resolve(tree.file.path)),
     fileExists: options.fileExists ?? existsSync,
   };
-  const checked = checkSpec(schema.spec, parsed.tree, checkOptions);
-  diagnostics.push(...checked.diagnostics);
-  return done({ spec: schema.spec, facts: checked.facts });
+  const checked = checkSpec(schema.spec, tree, checkOptions);
+  return { spec: schema.spec, facts: checked.facts, diagnostics: [...schema.diagnostics, ...checked.diagnostics] };
 }

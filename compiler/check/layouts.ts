@@ -12,8 +12,9 @@
  *   frame; never together with ulysses or ring.
  * - ulysses x ring: their product divides the rows x cols tokens of each frame (the lowering shards them;
  *   temporal attention stays local).
- * - pipefusion: at most one stage per block, and the token rows split into `patches x ulysses x ring` bands.
- * - dp: any degree.
+ * - pipefusion: at most one stage per block, the token rows split into `patches x ulysses x ring` bands, its
+ *   settings given, and no ring or dsp axis beside it (not lowered).
+ * - dp: divides the prompts (or labels), each group taking an equal share.
  * No padding is assumed: a layout listed here splits everything evenly.
  */
 import { AXES, type Axis } from "../../grammar/expr/types.js";
@@ -142,7 +143,11 @@ export function layoutProblems(spec: Spec, facts: Facts, degrees: Degrees): stri
   if (seq && ulysses * ring > 1 && seq.spatial % (ulysses * ring) !== 0) {
     problems.push(`ulysses x ring ${ulysses * ring} does not divide the ${seq.spatial} tokens of each frame`);
   }
+  const inputs = inputCount(spec);
+  if (degrees.dp > 1 && inputs !== undefined && inputs % degrees.dp !== 0) problems.push(`dp ${degrees.dp} does not divide ${inputs} inputs`);
   if (pipefusion > 1) {
+    if (spec.parallel?.pipefusion === undefined) problems.push("pipefusion needs `parallel.pipefusion` settings (patches, warmup)");
+    if (ring > 1 || dsp > 1) problems.push("pipefusion does not combine with ring or dsp");
     if (family && hyper && pipefusion > blockCount(family, hyper)) problems.push(`pipefusion ${pipefusion} exceeds ${blockCount(family, hyper)} blocks`);
     const bands = pipefusionPatches(spec, degrees) * ulysses * ring;
     if (seq && seq.rows % bands !== 0) problems.push(`${seq.rows} token rows do not split into ${bands} bands`);
@@ -153,15 +158,15 @@ export function layoutProblems(spec: Spec, facts: Facts, degrees: Degrees): stri
 /**
  * How much an axis is preferred (lower first). cfg costs one all-gather of the output per step; DSP two
  * all-to-alls per spatial-temporal pair; Ulysses four per attention; Ring passes K/V around every attention;
- * PipeFusion works on stale K/V. Data parallel is best when the inputs split evenly over it (no communication
- * at all) and last otherwise (ranks would repeat work or idle).
+ * PipeFusion works on stale K/V. Data parallel, which only layouts whose inputs split evenly over it reach, needs
+ * no communication at all.
  */
-function axisPreference(axis: Axis, degree: number, inputs: number | undefined): number {
+function axisPreference(axis: Axis): number {
   switch (axis) {
     case "cfg":
       return 0;
     case "dp":
-      return inputs !== undefined && inputs % degree === 0 ? 1 : 7;
+      return 1;
     case "dsp":
       return 2;
     case "ulysses":
@@ -178,9 +183,9 @@ function axisPreference(axis: Axis, degree: number, inputs: number | undefined):
  * so `cfg 2 x dsp 4` and `dsp 8` rank together), then the preference of those axes (most preferred first),
  * then whether cfg is used (when it can be, it should), then larger degrees on more preferred axes.
  */
-function rankKey(degrees: Degrees, inputs: number | undefined): number[] {
+function rankKey(degrees: Degrees): number[] {
   const used = AXES.filter((a) => a !== "cfg" && degrees[a] > 1)
-    .map((a) => ({ a, p: axisPreference(a, degrees[a], inputs) }))
+    .map((a) => ({ a, p: axisPreference(a) }))
     .sort((x, y) => x.p - y.p);
   return [used.length, ...used.map((u) => u.p), degrees.cfg > 1 ? 0 : 1, ...used.map((u) => -degrees[u.a])];
 }
@@ -202,7 +207,6 @@ export function validLayouts(spec: Spec, facts: Facts, world: number): string[] 
   const family = facts.family;
   const cfgDegrees = family === undefined || unconditionalBranch(spec, facts) ? [1, 2] : [1];
   const dspAllowed = family === undefined || isSpatialTemporal(family);
-  const inputs = inputCount(spec);
   const found: { text: string; key: number[] }[] = [];
   const current: Record<Axis, number> = { ...degreesOf({}) };
 
@@ -211,7 +215,7 @@ export function validLayouts(spec: Spec, facts: Facts, world: number): string[] 
       if (remaining !== 1) return;
       const degrees = degreesOf(current);
       if (layoutProblems(spec, facts, degrees).length > 0) return;
-      found.push({ text: formatLayout(degrees), key: rankKey(degrees, inputs) });
+      found.push({ text: formatLayout(degrees), key: rankKey(degrees) });
       return;
     }
     const axis = AXES[index]!;

@@ -8,6 +8,7 @@ import { DspDivisibilityRule } from "./DspDivisibilityRule.js";
 import { DspFamilyRule } from "./DspFamilyRule.js";
 import { DspSequenceAxesRule } from "./DspSequenceAxesRule.js";
 import { LayoutProductRule } from "./LayoutProductRule.js";
+import { PipeFusionCombinationRule } from "./PipeFusionCombinationRule.js";
 import { PipeFusionPatchesRule } from "./PipeFusionPatchesRule.js";
 import { PipeFusionSettingsRule } from "./PipeFusionSettingsRule.js";
 import { PipeFusionStagesRule } from "./PipeFusionStagesRule.js";
@@ -29,5 +30,6 @@ export const parallelRules: readonly Rule[] = [
   PipeFusionStagesRule,
   PipeFusionPatchesRule,
   PipeFusionWarmupRule,
+  PipeFusionCombinationRule,
   DataParallelInputsRule,
 ];

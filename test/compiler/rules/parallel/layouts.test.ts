@@ -15,6 +15,8 @@ function setup(source: string) {
   return { spec: r.spec!, facts: r.facts! };
 }
 
+const args = (s: ReturnType<typeof setup>) => [s.spec, s.facts] as const;
+
 describe("layout helpers", () => {
   it("lists divisors in ascending order", () => {
     expect(divisors(1)).toEqual([1]);
@@ -58,12 +60,13 @@ describe("validLayouts", () => {
     expect(new Set(layouts).size).toBe(layouts.length);
   });
 
-  it("leaves out degrees that do not divide the heads or the frames", () => {
-    const { spec, facts } = setup(stdit(parallel(6, "cfg 2 x dsp 3")));
-    const layouts = validLayouts(spec, facts, 6);
-    expect(layouts).not.toContain("cfg 2 x ulysses 3");
-    expect(layouts).not.toContain("cfg 2 x dsp 3");
-    expect(layouts).toContain("dp 3 x cfg 2");
+  it("leaves out degrees that do not divide the heads, the frames or the inputs", () => {
+    const one = validLayouts(...args(setup(stdit(parallel(6, "cfg 2 x dsp 3")))), 6);
+    expect(one).not.toContain("cfg 2 x ulysses 3");
+    expect(one).not.toContain("cfg 2 x dsp 3");
+    expect(one.some((l) => l.includes("dp"))).toBe(false);
+    const three = validLayouts(...args(setup(stdit(parallel(6, "cfg 2 x dsp 3"), { conditioning: "{ prompts: [a, b, c] }" }))), 6);
+    expect(three).toContain("dp 3 x cfg 2");
   });
 
   it("offers no dsp for DiT-XL/2 at 256 x 256 on 4 ranks", () => {

@@ -74,3 +74,22 @@ describe("PipeFusionStagesRule (OD3112)", () => {
     expectCodeAtMarkers(checked(latte(parallel(16, "pipefusion 16", "  pipefusion: { patches: 1, warmup: 1 }\n"))), "OD3112");
   });
 });
+
+describe("PipeFusionCombinationRule (OD3116)", () => {
+  const settings = "  pipefusion: { patches: 2, warmup: 1 }\n";
+
+  it("underlines a ring axis beside pipefusion and offers ulysses", () => {
+    const [d] = expectCodeAtMarkers(checked(dit(parallel(4, "pipefusion 2 x <|ring 2|>", settings))), "OD3116");
+    expect(d!.hint).toBe("Use `ulysses 2` for the sequence inside each stage, or drop `pipefusion 2`.");
+  });
+
+  it("underlines the pipefusion axis when PAB is on", () => {
+    const source = dit(parallel(2, "<|pipefusion 2|>", settings)) + 'acceleration: { pab: { spatial: "every 2 in [100, 800]" } }\n';
+    const [d] = expectCodeAtMarkers(checked(source), "OD3116");
+    expect(d!.message).toContain("with PAB is not lowered");
+  });
+
+  it("passes pipefusion with cfg and ulysses", () => {
+    expectCodeAtMarkers(checked(dit(parallel(8, "cfg 2 x pipefusion 2 x ulysses 2", settings))), "OD3116");
+  });
+});
