@@ -215,6 +215,7 @@ function compileFile(file: SourceFile, syntax: "yaml" | "odit", options: Compile
     ...(options.mode !== undefined ? { mode: options.mode } : {}),
     baseDir: options.baseDir ?? (file.path === TEXT_PATH || file.path === SPEC_PATH ? process.cwd() : dirname(resolve(file.path))),
     ...(options.fileExists !== undefined ? { fileExists: options.fileExists } : {}),
+    ...(options.gpuProfile !== undefined ? { gpuProfile: options.gpuProfile } : {}),
   });
   const diagnostics = [...parsed.diagnostics, ...checked.diagnostics].map((d) => (overridesFile ? intoOverrides(d, base, overridesFile) : d));
   if (overridesFile && placed.ranksPerNode && !(Number.isSafeInteger(options.ranksPerNode) && options.ranksPerNode! >= 1)) {

@@ -59,6 +59,7 @@ export function validateTree(tree: SourceTree, options: Omit<ValidateOptions, "s
     mode: options.mode ?? "validate",
     baseDir: options.baseDir ?? dirname(resolve(tree.file.path)),
     fileExists: options.fileExists ?? existsSync,
+    ...(options.gpuProfile !== undefined ? { gpuProfile: options.gpuProfile } : {}),
   };
   const checked = checkSpec(schema.spec, tree, checkOptions);
   return { spec: schema.spec, facts: checked.facts, diagnostics: [...schema.diagnostics, ...checked.diagnostics] };

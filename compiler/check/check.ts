@@ -14,7 +14,7 @@ export interface CheckResult {
 
 export function checkSpec(spec: Spec, tree: SourceTree, options: CheckOptions, rules: readonly Rule[] = specifiedRules): CheckResult {
   const diagnostics: Diagnostic[] = [];
-  const { facts, issues } = deriveFacts(spec, tree);
+  const { facts, issues } = deriveFacts(spec, tree, options.gpuProfile);
   for (const issue of issues) {
     diagnostics.push(
       createDiagnostic(tree.file, {

@@ -7,6 +7,7 @@ import type { Code } from "../../diagnostics/codes.js";
 import type { Severity } from "../../diagnostics/diagnostic.js";
 import type { Range } from "../../grammar/source.js";
 import type { Pointer, SourceTree } from "../../grammar/source-tree.js";
+import type { GpuProfile } from "../hardware/gpus.js";
 import type { Spec } from "../spec/schema.js";
 import type { Facts } from "./facts.js";
 
@@ -17,6 +18,8 @@ export interface CheckOptions {
   readonly baseDir: string;
   /** Whether a path exists (injected so tests and the fuzz harness need no files). */
   readonly fileExists: (absolutePath: string) => boolean;
+  /** A hardware profile of the caller's own, used instead of the one `runtime.gpu` names. */
+  readonly gpuProfile?: GpuProfile;
 }
 
 export interface Report {

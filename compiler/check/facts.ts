@@ -91,7 +91,7 @@ function finiteOrUndefined(values: number[]): number[] | undefined {
   return values.every(Number.isFinite) ? values : undefined;
 }
 
-export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issues: PlacedIssue[] } {
+export function deriveFacts(spec: Spec, tree: SourceTree, gpuProfile?: GpuProfile): { facts: Facts; issues: PlacedIssue[] } {
   const issues: PlacedIssue[] = [];
   const family = familyInfo(spec.model.family);
   const hyper = resolveHyperFor(family, spec.model);
@@ -131,7 +131,7 @@ export function deriveFacts(spec: Spec, tree: SourceTree): { facts: Facts; issue
     cfg: guidance > 1 && uncond,
     windows,
     timesteps: size ? finiteOrUndefined(timesteps(spec.scheduler, size)) : undefined,
-    gpu: GPU_PROFILES[spec.runtime?.gpu ?? DEFAULT_GPU],
+    gpu: gpuProfile ?? GPU_PROFILES[spec.runtime?.gpu ?? DEFAULT_GPU],
   };
   return { facts, issues };
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { compile, tune, type Spec } from "../../compiler/index.js";
+import { compile, GPU_PROFILES, tune, type Spec } from "../../compiler/index.js";
 import { canonicalJson, sha256 } from "../../compiler/plan/serialize.js";
 
 const PIPELINES = new URL("../../pipelines/", import.meta.url);
@@ -173,5 +173,16 @@ describe("tune", () => {
     const r = tune({ path: "x.yaml", text: "version: 1\n" }, { gpus: 8 });
     expect(r.layouts).toEqual([]);
     expect(errorsOf(r.base)).toContain("OD2002");
+  });
+});
+
+describe("a hardware profile of the caller's own", () => {
+  it("replaces the named GPU in the memory check and the cost estimate", () => {
+    const text = readFileSync("pipelines/opensora-dsp.yaml", "utf8");
+    const named = compile({ path: "pipelines/opensora-dsp.yaml", text }, { fileExists: () => true });
+    const half = { ...GPU_PROFILES.h100, name: "h100-half", title: "an H100 at half its rates", matrixFlops: GPU_PROFILES.h100.matrixFlops / 2, memoryBandwidth: GPU_PROFILES.h100.memoryBandwidth / 2 };
+    const custom = compile({ path: "pipelines/opensora-dsp.yaml", text }, { fileExists: () => true, gpuProfile: half });
+    expect(custom.plan!.cost.gpu).toBe("h100-half");
+    expect(custom.plan!.cost.totalSeconds).toBeGreaterThan(1.5 * named.plan!.cost.totalSeconds);
   });
 });
