@@ -10,7 +10,7 @@ import { GPU_PROFILES } from "../../compiler/hardware/gpus.js";
 import type { Mesh, RankGroup } from "../../compiler/lower/mesh.js";
 import type { PabPlan } from "../../compiler/lower/pab.js";
 import { summarizePlan, type PlanSummary } from "../../compiler/plan/summary.js";
-import type { BufferRole, Plan } from "../../compiler/plan/types.js";
+import type { BufferRole, Plan, PlanPadding } from "../../compiler/plan/types.js";
 import type { GpuName } from "../../compiler/spec/schema.js";
 import { alignColumns, formatBytes, formatCount, formatSeconds, wrapWords } from "./units.js";
 
@@ -49,6 +49,13 @@ function groupText(group: RankGroup): string {
 function groupsText(groups: readonly RankGroup[]): string {
   const shown = groups.length <= MAX_GROUPS ? groups : [...groups.slice(0, 3), undefined, groups[groups.length - 1]!];
   return shown.map((g) => (g === undefined ? "..." : `[${groupText(g)}]`)).join(" ");
+}
+
+const PADDED: Readonly<Record<PlanPadding["dim"], string>> = { frames: "token frames", tokens: "tokens per frame", heads: "attention heads" };
+
+/** The padding table in one line: `token frames 15 -> 16 over 2 ranks (6.3% thrown away); ...`. */
+function paddingLine(padding: readonly PlanPadding[]): string {
+  return padding.map((p) => `${PADDED[p.dim]} ${p.from} -> ${p.to} over ${p.parts} ranks (${(p.wasted * 100).toFixed(1)}% thrown away)`).join("; ");
 }
 
 function meshLines(mesh: Mesh): string[] {
@@ -154,6 +161,7 @@ export function renderPlanText(plan: Plan, extras: PlanTextExtras = {}): string 
     ...section("geometry", `${size} -> latent ${g.latent.channels} x ${g.latent.frames} x ${g.latent.height} x ${g.latent.width} -> ${g.tokens.frames} x ${g.tokens.rows} x ${g.tokens.cols} = ${formatCount(tokens)} tokens`, [
       `${g.samples} sample${g.samples === 1 ? "" : "s"}; a model batch of ${g.batch} on each rank`,
     ]),
+    ...(plan.padding ? section("padding", paddingLine(plan.padding)) : []),
     ...section(
       "sampler",
       `${plan.schedule.kind}, ${plan.steps.length} steps, ${plan.schedule.solver} updates; ${

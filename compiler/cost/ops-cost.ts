@@ -8,6 +8,10 @@
  *   meet the keys of all R ring ranks, so a rank does 1/R of the whole sequence's work. Cross-attention:
  *   4·samples·queries·keys·heads·headDim. Elementwise ops: a few FLOPs per value (PER_VALUE below); their time
  *   is set by bytes, so these only keep the FLOP totals honest.
+ * - Padding (`parallel.pad`, `pad_heads`) is counted as work: ops run on the padded shapes, a self-attention's
+ *   `validKeys` mask only decides which scores get weight (its padded queries and masked keys' scores are still
+ *   computed), and zero heads attend like real ones. So the waste the plan's padding table names shows in its
+ *   FLOPs and time. Only a Linear's zero columns (padColumns) are stores, not GEMM work.
  * - `tileFlops` is the work a flash-attention kernel really does: queries and keys are processed in tiles of
  *   128, so a short sequence (STDiT's 16-frame temporal attention) pays for whole tiles. On an H200 the 16-token
  *   temporal attention of the 16x512x512 step ran at 3.5 TFLOP/s against 358 for 1,024 tokens (0.69 ms); the
@@ -115,13 +119,18 @@ function roundUpToTile(n: number): number {
   return Math.ceil(n / ATTENTION_TILE) * ATTENTION_TILE;
 }
 
-/** Bytes of every buffer the op reads and writes, each once; a column-range Linear writes only its columns. */
+/** Bytes of every buffer the op reads and writes, each once; a column-range Linear moves only its columns. */
 function transferBytes(op: Op, ctx: CostContext): number {
   const { reads, writes } = opBuffers(op);
   let bytes = 0;
   for (const name of reads) bytes += ctx.bytesOf(name);
   for (const name of writes) bytes += ctx.bytesOf(name);
-  if (op.op === "linear" && op.outColumns) bytes -= ctx.bytesOf(op.out) * (1 - op.outFeatures / op.outColumns.stride);
+  if (op.op === "linear") {
+    // Zero heads' columns are written too (padColumns), so a column range holds the widened width.
+    const written = op.padColumns ? op.padColumns.chunks * op.padColumns.width : op.outFeatures;
+    if (op.outColumns) bytes -= ctx.bytesOf(op.out) * (1 - written / op.outColumns.stride);
+    if (op.inColumns) bytes -= ctx.bytesOf(op.x) * (1 - op.inFeatures / op.inColumns.stride);
+  }
   return bytes;
 }
 
@@ -147,7 +156,9 @@ export function opCost(op: Op, ctx: CostContext): OpCost {
       return { kind: "gemm", flops: matmul + epilogue, tileFlops: matmul + epilogue, bytes: transferBytes(op, ctx) };
     }
     case "patch_embed": {
-      const tokens = (op.grid.frames * op.grid.rows * op.grid.cols) / (op.shard?.parts ?? 1) / (op.band?.count ?? 1);
+      // A padded layout's share: the rank holding only real tokens computes all of it.
+      const grid = op.padded ? op.padded.frames * op.padded.tokens : op.grid.frames * op.grid.rows * op.grid.cols;
+      const tokens = grid / (op.shard?.parts ?? 1) / (op.band?.count ?? 1);
       const patchValues = op.channels * op.patch.t * op.patch.h * op.patch.w;
       const flops = 2 * op.samples * tokens * patchValues * op.hidden + op.samples * tokens * op.hidden * PER_VALUE.single;
       return { kind: "gemm", flops, tileFlops: flops, bytes: transferBytes(op, ctx) };
@@ -213,7 +224,7 @@ export function opCost(op: Op, ctx: CostContext): OpCost {
     case "gate":
       return elementwise(op, ctx, op.rows * op.width, PER_VALUE.single);
     case "sincos_2d": {
-      const positions = (op.rows * op.cols) / (op.shard?.parts ?? 1);
+      const positions = (op.padded ?? op.rows * op.cols) / (op.shard?.parts ?? 1);
       return elementwise(op, ctx, positions * op.width, PER_VALUE.sinCos);
     }
     case "sincos_1d":

@@ -105,6 +105,8 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
     program: { setup: built.setup, step: built.step },
     patterns: stepped?.patterns ?? basePatterns,
     steps: schedule.steps.map((s, i) => ({ schedule: s, pattern: stepped?.stepPatterns[i] ?? pab.steps[i]!.pattern })),
+    // Only a padded layout carries the field, so the plans of even layouts keep their bytes and hashes.
+    ...(ctx.padding.length > 0 ? { padding: ctx.padding } : {}),
   };
   const priced: Omit<Plan, "hash"> = { ...body, cost: planCost(body, facts.gpu) };
   return deepFreeze({ ...priced, hash: sha256(canonicalJson(priced)) });

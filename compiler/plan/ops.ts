@@ -85,6 +85,19 @@ export interface LinearOp extends OpBase {
    * packed qkv (stride 3·D) or kv (stride 2·D) buffer the attention ops read. Absent: `out` is [rows, outFeatures].
    */
   readonly outColumns?: { readonly offset: number; readonly stride: number };
+  /**
+   * Ulysses head padding (`pad_heads`): the outFeatures result columns are `chunks` equal runs of real heads (a
+   * packed qkv Linear: q, k, v, so 3; one of separate q, k, v Linears: 1), and each run is written at the start
+   * of `width` columns whose remaining columns, the zero heads, are written as zeros. The op then writes
+   * chunks·width columns a row: all of `out` [rows, chunks·width], or with `outColumns` the range
+   * [offset, offset + chunks·width). Absent: the outFeatures columns as they come.
+   */
+  readonly padColumns?: { readonly chunks: number; readonly width: number };
+  /**
+   * Reads the inFeatures columns [offset, offset + inFeatures) of each row of `x`, whose rows are `stride` wide:
+   * after padded heads the output projection reads only the real heads' columns. Absent: x is [rows, inFeatures].
+   */
+  readonly inColumns?: { readonly offset: number; readonly stride: number };
 }
 
 /** Elementwise SiLU (adaLN applies it to the condition before its linear). */
@@ -115,6 +128,16 @@ export interface EmbeddingOp extends OpBase {
 }
 
 /**
+ * The token layout of a split padded to be even (`parallel.pad`): each sample's tokens as `frames` frames of
+ * `tokens` positions, at least the grid's frames and rows·cols. The grid's own tokens come first in both (frames
+ * 0..grid.frames−1; positions 0..rows·cols−1 of a frame, row-major); the rest is padding.
+ */
+export interface PaddedTokens {
+  readonly frames: number;
+  readonly tokens: number;
+}
+
+/**
  * Patch embedding as a GEMM (models.md §0.4): latent [samples, channels, T, H, W] (zero-padded at the end of
  * each axis up to the token grid), patches flattened in (c, kt, kh, kw) order, tokens ordered (t, h, w).
  */
@@ -139,6 +162,11 @@ export interface PatchEmbedOp extends OpBase {
   readonly shard?: Shard & { readonly dim: "frames" | "tokens" };
   /** PipeFusion: only the tokens of this row band (a `tokens` shard then takes the rank's part of the band). */
   readonly band?: RowBand;
+  /**
+   * The padded token layout `out` follows: padding positions are written as zero rows (no bias); `shard` then
+   * takes the rank's part of the padded frames or positions. Absent: the grid as it is.
+   */
+  readonly padded?: PaddedTokens;
   readonly hidden: number;
 }
 
@@ -158,6 +186,11 @@ export interface SinCos2dOp extends OpBase {
   readonly shard?: Shard;
   /** PipeFusion: only the positions of this row band (a `shard` then takes the rank's part of the band). */
   readonly band?: RowBand;
+  /**
+   * Positions padded to this count (at least rows·cols; `parallel.pad`): rows of positions rows·cols and on are
+   * zeros, and `shard` takes the rank's part of the padded count. Absent: rows·cols positions.
+   */
+  readonly padded?: number;
 }
 
 /** A fixed 1-D sin-cos table [count, width] with [sin | cos] halves; position = (first + index) · scale. */
@@ -284,6 +317,14 @@ export interface SelfAttentionOp extends OpBase {
   readonly ring?: GroupAxis;
   /** PipeFusion: K/V go through a buffer that outlives the step (see KvCacheRef). */
   readonly kvCache?: KvCacheRef;
+  /**
+   * Padded splits (`parallel.pad`): only the first `validKeys` keys of each sequence are real, counted over the
+   * whole sequence: with `ring` the ring group's seq·R tokens in ring order (a rank's own chunk starts at its
+   * ring coordinate · seq), with `kvCache` the buffer's `keys` rows. Keys at or past it get no weight, as if
+   * absent; every query is still computed, the padded ones included (later ops drop their rows). Absent: every
+   * key is real.
+   */
+  readonly validKeys?: number;
 }
 
 /**
@@ -336,6 +377,8 @@ export interface UnpatchifyOp extends OpBase {
    * they cover: [samples, C, T, rows, W] with rows from index·(grid.rows/count)·patch.h, cropped to latent.height.
    */
   readonly band?: RowBand;
+  /** x follows this padded token layout ([samples, frames·tokens, features]); its padding rows are skipped. */
+  readonly padded?: PaddedTokens;
 }
 
 /**

@@ -61,6 +61,10 @@ const ModRef = Closed(
 const Latent3 = Closed({ frames: Count("Latent frames."), height: Count("Latent height."), width: Count("Latent width.") }, "Latent size.");
 const Patch3 = Closed({ t: Count("Temporal patch."), h: Count("Patch height."), w: Count("Patch width.") }, "Patch size.");
 const Grid3 = Closed({ frames: Count("Token frames."), rows: Count("Token rows."), cols: Count("Token columns.") }, "Token grid.");
+const PaddedTokens = Closed(
+  { frames: Count("Frames of each sample, padding included."), tokens: Count("Positions of each frame, padding included.") },
+  "The padded token layout of an uneven split: the grid's tokens first in each dimension, padding after.",
+);
 const RmsNorm = Closed({ weight: Name("Per-head RMSNorm weight [headDim]."), eps: Real("Epsilon.") }, "Per-head RMSNorm of q or k.");
 
 /** Fields every op has (OpBase in ops.ts). */
@@ -108,6 +112,18 @@ const ops = [
           "Writes columns [offset, offset + outFeatures) of `out` rows `stride` wide (separate q, k, v into packed qkv).",
         ),
       ),
+      padColumns: Type.Optional(
+        Closed(
+          { chunks: Count("Equal runs of real heads in the result (3 for packed qkv)."), width: Count("Columns each run is widened to.") },
+          "Ulysses head padding: each run written at the start of `width` columns, zeros (the zero heads) after.",
+        ),
+      ),
+      inColumns: Type.Optional(
+        Closed(
+          { offset: Index("First column read."), stride: Count("Width of x's rows.") },
+          "Reads columns [offset, offset + inFeatures) of `x` rows `stride` wide (the real heads among padded ones).",
+        ),
+      ),
     },
     "y = act(x · Wᵀ + b).",
   ),
@@ -142,9 +158,10 @@ const ops = [
         ),
       ),
       band: Type.Optional(RowBand),
+      padded: Type.Optional(PaddedTokens),
       hidden: Count("Hidden size."),
     },
-    "Patch embedding as a GEMM.",
+    "Patch embedding as a GEMM; padding positions are zero rows.",
   ),
   OpSchema(
     "sincos_2d",
@@ -157,6 +174,7 @@ const ops = [
       width: Count("Table width."),
       shard: Type.Optional(Shard),
       band: Type.Optional(RowBand),
+      padded: Type.Optional(Count("Positions padded to this count; padding rows are zeros.")),
     },
     "A fixed 2-D sin-cos table.",
   ),
@@ -253,6 +271,7 @@ const ops = [
           "PipeFusion: K/V written into and attended from a buffer that outlives the step.",
         ),
       ),
+      validKeys: Type.Optional(Count("Padded splits: only the first validKeys keys of each whole sequence get weight.")),
     },
     "Softmax self-attention from packed qkv; ring attention over `ring` when present.",
   ),
@@ -283,8 +302,9 @@ const ops = [
       patch: Patch3,
       latent: Latent3,
       band: Type.Optional(RowBand),
+      padded: Type.Optional(PaddedTokens),
     },
-    "Tokens back to a latent.",
+    "Tokens back to a latent; padding rows are skipped.",
   ),
   OpSchema(
     "all_to_all",
@@ -515,6 +535,17 @@ const Pattern = Closed(
 
 const NonNegative = (description: string) => Type.Number({ minimum: 0, description });
 
+const Padding = Closed(
+  {
+    dim: StringEnum(["frames", "tokens", "heads"] as const, "Token frames, tokens per frame, or attention heads."),
+    from: Count("The model's size."),
+    to: Count("The size the ops run with: from rounded up to a multiple of parts."),
+    parts: Count("Ranks the dimension splits over."),
+    wasted: Type.Number({ minimum: 0, exclusiveMaximum: 1, description: "(to − from) / to: the share computed and thrown away." }),
+  },
+  "One dimension padded so that its split is even.",
+);
+
 const Cost = Closed(
   {
     gpu: Name("The GPU profile estimated for."),
@@ -614,6 +645,7 @@ export const PlanSchema = Type.Object(
       ),
       { description: "The steps, in sampling order." },
     ),
+    padding: Type.Optional(Type.Array(Padding, { minItems: 1, description: "What the layout pads to split evenly; absent when every split is even." })),
     cost: Cost,
   },
   {

@@ -58,6 +58,22 @@ export interface Shard {
   readonly parts: number;
 }
 
+/**
+ * One dimension a layout pads so that it splits evenly over `parts` ranks (the Spec's `parallel.pad` for
+ * frames and tokens, `pad_heads` for heads): the ops run on `to` where the model has `from`, padded positions
+ * are masked as attention keys (zero heads carry nothing), and the outputs drop them.
+ */
+export interface PlanPadding {
+  /** `frames`: token frames (DSP); `tokens`: tokens per frame (DSP, Ulysses x Ring); `heads`: attention heads (Ulysses). */
+  readonly dim: "frames" | "tokens" | "heads";
+  readonly from: number;
+  /** from rounded up to a multiple of parts. */
+  readonly to: number;
+  readonly parts: number;
+  /** (to − from) / to: the share of that dimension computed and thrown away. */
+  readonly wasted: number;
+}
+
 export interface PlanStep {
   /** Sampler coefficients and the model timestep of this step (schedule/step-table.ts). */
   readonly schedule: StepEntry;
@@ -143,6 +159,8 @@ export interface Plan {
   readonly program: { readonly setup: readonly Op[]; readonly step: readonly Op[] };
   readonly patterns: readonly PlanPattern[];
   readonly steps: readonly PlanStep[];
+  /** What the layout pads to split evenly; absent when every split is even. */
+  readonly padding?: readonly PlanPadding[];
   readonly cost: PlanCost;
 }
 

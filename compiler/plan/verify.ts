@@ -9,7 +9,7 @@
 import type { GroupAxis } from "../lower/mesh.js";
 import { bufferBytes } from "./memory.js";
 import { opBuffers, type OpBuffers } from "./op-buffers.js";
-import type { ModRef, Op } from "./ops.js";
+import type { ModRef, Op, PaddedTokens } from "./ops.js";
 import { canonicalJson, sha256 } from "./serialize.js";
 import { stagesMeet, widenTransferSpans } from "./stage-sets.js";
 import { transferProblems } from "./transfer-match.js";
@@ -60,6 +60,7 @@ class PlanVerifier {
     this.inputsAndOutputs();
     this.programs();
     this.stepTables();
+    this.paddingTable();
     // PipeFusion: every send meets a receive of the same size (plan/transfer-match.ts).
     for (const p of transferProblems(this.plan)) this.problem(p);
     return this.problems;
@@ -305,6 +306,14 @@ class PlanVerifier {
     if (value % by !== 0) this.problem(`${where}: ${what} ${value} does not split in ${by}`);
   }
 
+  /** A padded token layout holds the grid (PaddedTokens); a row band of it is not defined. */
+  private paddedLayout(where: string, padded: PaddedTokens, grid: { readonly frames: number; readonly rows: number; readonly cols: number }, band: unknown): void {
+    if (padded.frames < grid.frames || padded.tokens < grid.rows * grid.cols) {
+      this.problem(`${where}: the padded layout ${padded.frames}x${padded.tokens} does not hold the ${grid.frames}x${grid.rows * grid.cols} tokens of the grid`);
+    }
+    if (band !== undefined) this.problem(`${where}: a row band of a padded token layout is not defined`);
+  }
+
   /** A collective's axis must have groups in the mesh: on a degree-1 axis the op must not exist. */
   private group(where: string, axis: GroupAxis): number {
     const degree = this.degreeOf(axis);
@@ -319,13 +328,21 @@ class PlanVerifier {
         this.holds(where, "out", op.out, op.samples * op.dim, "samples·dim");
         return;
       case "linear": {
-        const width = op.outColumns ? op.outColumns.stride : op.outFeatures;
-        this.holds(where, "x", op.x, op.rows * op.inFeatures, "rows·inFeatures");
-        this.holds(where, "out", op.out, op.rows * width, op.outColumns ? "rows·stride" : "rows·outFeatures");
+        // Head padding widens the columns written; column ranges place them in (or read them from) wider rows.
+        const written = op.padColumns ? op.padColumns.chunks * op.padColumns.width : op.outFeatures;
+        const width = op.outColumns ? op.outColumns.stride : written;
+        this.holds(where, "x", op.x, op.rows * (op.inColumns?.stride ?? op.inFeatures), op.inColumns ? "rows·inColumns.stride" : "rows·inFeatures");
+        this.holds(where, "out", op.out, op.rows * width, op.outColumns ? "rows·stride" : op.padColumns ? "rows·chunks·width" : "rows·outFeatures");
         this.shaped(where, "weight", op.weight, [op.outFeatures, op.inFeatures]);
         this.shaped(where, "bias", op.bias, [op.outFeatures]);
-        if (op.outColumns && op.outColumns.offset + op.outFeatures > op.outColumns.stride) {
-          this.problem(`${where}: columns ${op.outColumns.offset}..${op.outColumns.offset + op.outFeatures - 1} do not fit rows ${op.outColumns.stride} wide`);
+        if (op.padColumns && (op.outFeatures % op.padColumns.chunks !== 0 || op.outFeatures / op.padColumns.chunks > op.padColumns.width)) {
+          this.problem(`${where}: ${op.outFeatures} features do not make ${op.padColumns.chunks} runs of at most ${op.padColumns.width} columns`);
+        }
+        if (op.outColumns && op.outColumns.offset + written > op.outColumns.stride) {
+          this.problem(`${where}: columns ${op.outColumns.offset}..${op.outColumns.offset + written - 1} do not fit rows ${op.outColumns.stride} wide`);
+        }
+        if (op.inColumns && op.inColumns.offset + op.inFeatures > op.inColumns.stride) {
+          this.problem(`${where}: input columns ${op.inColumns.offset}..${op.inColumns.offset + op.inFeatures - 1} do not fit rows ${op.inColumns.stride} wide`);
         }
         return;
       }
@@ -352,10 +369,14 @@ class PlanVerifier {
         if (grid.frames * patch.t < latent.frames || grid.rows * patch.h < latent.height || grid.cols * patch.w < latent.width) {
           this.problem(`${where}: the token grid ${grid.frames}x${grid.rows}x${grid.cols} does not cover the latent in patches`);
         }
-        let tokens = grid.frames * grid.rows * grid.cols;
+        // A padded layout is split in place of the grid.
+        const frames = op.padded?.frames ?? grid.frames;
+        const perFrame = op.padded?.tokens ?? grid.rows * grid.cols;
+        if (op.padded) this.paddedLayout(where, op.padded, grid, op.band);
+        let tokens = frames * perFrame;
         if (op.shard) {
           this.shard(where, op.shard);
-          this.divides(where, op.shard.dim === "frames" ? "token frames" : "tokens per frame", op.shard.dim === "frames" ? grid.frames : grid.rows * grid.cols, op.shard.parts);
+          this.divides(where, op.shard.dim === "frames" ? "token frames" : "tokens per frame", op.shard.dim === "frames" ? frames : perFrame, op.shard.parts);
           tokens /= op.shard.parts;
         }
         if (op.band) {
@@ -367,9 +388,11 @@ class PlanVerifier {
       }
       case "sincos_2d": {
         const parts = (op.shard?.parts ?? 1) * (op.band?.count ?? 1);
+        const positions = op.padded ?? op.rows * op.cols;
         if (op.shard) this.shard(where, op.shard);
-        this.divides(where, "positions", op.rows * op.cols, parts);
-        this.holds(where, "out", op.out, ((op.rows * op.cols) / parts) * op.width, "rows·cols/parts·width");
+        if (positions < op.rows * op.cols) this.problem(`${where}: ${positions} padded positions do not hold the ${op.rows * op.cols} of the grid`);
+        this.divides(where, "positions", positions, parts);
+        this.holds(where, "out", op.out, (positions / parts) * op.width, op.padded ? "padded/parts·width" : "rows·cols/parts·width");
         return;
       }
       case "sincos_1d": {
@@ -428,6 +451,8 @@ class PlanVerifier {
           this.holds(where, "kvCache", buffer, op.batch * keys * 2 * op.heads * op.headDim, "batch·keys·2·heads·headDim");
           if (offset + op.seq > keys) this.problem(`${where}: its ${op.seq} tokens at row ${offset} do not fit the ${keys} K/V rows of \`${buffer}\``);
         }
+        const keys = op.kvCache ? op.kvCache.keys : op.seq * (op.ring ? this.degreeOf(op.ring) : 1);
+        if (op.validKeys !== undefined && op.validKeys > keys) this.problem(`${where}: ${op.validKeys} valid keys exceed the ${keys} keys of each sequence`);
         return;
       }
       case "cross_attention": {
@@ -445,7 +470,9 @@ class PlanVerifier {
         const bandRows = grid.rows / (op.band?.count ?? 1);
         const first = (op.band?.index ?? 0) * bandRows * patch.h;
         const height = Math.min(latent.height, first + bandRows * patch.h) - first;
-        this.holds(where, "x", op.x, op.samples * grid.frames * bandRows * grid.cols * features, "samples·tokens·pt·ph·pw·channels");
+        if (op.padded) this.paddedLayout(where, op.padded, grid, op.band);
+        const tokens = op.padded ? op.padded.frames * op.padded.tokens : grid.frames * bandRows * grid.cols;
+        this.holds(where, "x", op.x, op.samples * tokens * features, `samples·${op.padded ? "padded " : ""}tokens·pt·ph·pw·channels`);
         this.holds(where, "out", op.out, op.samples * op.channels * latent.frames * height * latent.width, "samples·channels·latent");
         return;
       }
@@ -507,6 +534,19 @@ class PlanVerifier {
     }
   }
 
+  /** The padding table is arithmetic that holds, and names exactly the dimensions the ops pad. */
+  private paddingTable(): void {
+    const entries = this.plan.padding ?? [];
+    for (const p of entries) {
+      const even = Math.ceil(p.from / p.parts) * p.parts;
+      if (p.to !== even || p.to === p.from) this.problem(`padding of ${p.dim} says ${p.from} to ${p.to}, but ${p.from} padded to a multiple of ${p.parts} is ${even}`);
+      if (p.wasted !== (p.to - p.from) / p.to) this.problem(`padding of ${p.dim} says ${p.wasted} wasted, not (to − from) / to = ${(p.to - p.from) / p.to}`);
+    }
+    const listed = entries.map((p) => p.dim).sort().join(", ");
+    const used = [...paddedDims(this.plan)].sort().join(", ");
+    if (listed !== used) this.problem(`the padding table lists [${listed}], but the ops pad [${used}]`);
+  }
+
   /** Steps and patterns agree, and no step reuses a cache that no earlier step filled. */
   private stepTables(): void {
     const { patterns, steps, schedule } = this.plan;
@@ -551,6 +591,19 @@ class PlanVerifier {
       this.problem(`schedule.guidance ${JSON.stringify(schedule.guidance)} does not match the guidance op (${JSON.stringify(summary)})`);
     }
   }
+}
+
+/** The dimensions padded ops name, as the plan's padding table names them. */
+function paddedDims(plan: Plan): Set<string> {
+  const dims = new Set<string>();
+  for (const op of plan.program.step) {
+    if (op.op === "patch_embed" && op.padded) {
+      if (op.padded.frames > op.grid.frames) dims.add("frames");
+      if (op.padded.tokens > op.grid.rows * op.grid.cols) dims.add("tokens");
+    }
+    if (op.op === "linear" && op.padColumns) dims.add("heads");
+  }
+  return dims;
 }
 
 /** Every inconsistency of `plan`, as sentences; [] when there is none. */

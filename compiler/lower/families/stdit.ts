@@ -45,8 +45,9 @@ export const lowerStdit: FamilyLowering = (ctx: LowerContext, _facts: Facts, sch
   const head = lowerHead(ctx, { rowScale: coord, colScale: coord });
   const text = lowerTextInputs(ctx, head, { fc1: "y_embedder.y_proj.fc1", fc2: "y_embedder.y_proj.fc2", gelu: true });
 
-  const temporalTable = b.buffer("pos.temporal", [ctx.T, D], "table");
-  b.setup({ op: "sincos_1d", out: temporalTable, count: ctx.T, first: 0, scale: 1, width: D });
+  // Over the laid-out frames: frames padded for DSP take the next positions, and their rows are never keys.
+  const temporalTable = b.buffer("pos.temporal", [ctx.Tp, D], "table");
+  b.setup({ op: "sincos_1d", out: temporalTable, count: ctx.Tp, first: 0, scale: 1, width: D });
 
   const t = timestepEmbedding(ctx, head.timestep);
   const t0 = adaLNSingle(ctx, t);

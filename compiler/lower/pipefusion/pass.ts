@@ -39,9 +39,9 @@ export function bandField(ctx: LowerContext): { band?: Band } {
   return band ? { band: { index: band.index, count: band.count } } : {};
 }
 
-/** Tokens per frame the pass covers over the whole sequence group (S for whole-sample passes). */
+/** Tokens per frame the pass covers over the whole sequence group (Sp, the laid-out S, for whole-sample passes). */
 export function passTokens(ctx: LowerContext): number {
-  return ctx.S / (bandOfContext(ctx)?.count ?? 1);
+  return ctx.Sp / (bandOfContext(ctx)?.count ?? 1);
 }
 
 /** The latent rows a band's token rows cover, cropped to the latent where the family pads the grid. */

@@ -27,6 +27,8 @@ export interface PassRun {
 export function runPass(lowering: FamilyLowering, base: LowerContext, facts: Facts, schedule: StepTable, noiseSeed: number, pass: PipeFusionPass): PassRun {
   const parts = pass.band?.count ?? 1;
   if (base.Sl % parts !== 0) throw new Error(`${base.Sl} local tokens per frame do not split into ${parts} bands (the checker requires whole rows)`);
+  // Bands are whole token rows, so a split into bands is even and pads no tokens (only heads may be padded).
+  if (base.Sp !== base.S || base.Tp !== base.T) throw new Error("PipeFusion's row bands of a padded token layout are not lowered (bands of whole rows split evenly)");
   const b = new ProgramBuilder(base.family.weights(base.hyper), base.dtype);
   const Sl = base.Sl / parts;
   const ctx: LowerContext = { ...base, b, pipefusion: pass, Sl, rows: base.n * base.Tl * Sl };

@@ -55,6 +55,10 @@ export function linear(
     tags?: Partial<OpInit>;
     /** Write a column range of a wider packed buffer (LinearOp.outColumns). */
     outColumns?: { offset: number; stride: number };
+    /** Widen runs of real heads with zero heads (LinearOp.padColumns). */
+    padColumns?: { chunks: number; width: number };
+    /** Read a column range of a wider buffer (LinearOp.inColumns). */
+    inColumns?: { offset: number; stride: number };
   } = {},
 ): string {
   const b = ctx.b;
@@ -71,6 +75,8 @@ export function linear(
     outFeatures,
     activation: extra.activation ?? "none",
     ...(extra.outColumns ? { outColumns: extra.outColumns } : {}),
+    ...(extra.padColumns ? { padColumns: extra.padColumns } : {}),
+    ...(extra.inColumns ? { inColumns: extra.inColumns } : {}),
     ...(extra.tags ?? {}),
   } as OpInit;
   if (extra.setup) b.setup(op);
@@ -157,55 +163,78 @@ export interface AttentionWeights {
 }
 
 /**
- * The packed qkv [rows, 3D] the attention op reads (feature s·D + h·hd + d): one Linear of a packed weight, or
- * three Linears each writing its column range (q at 0, k at D, v at 2D), which is the same layout.
+ * The packed qkv [rows, 3W] the attention op reads (feature s·W + h·hd + d): one Linear of a packed weight, or
+ * three Linears each writing its column range (q at 0, k at W, v at 2W), which is the same layout. W is D, or,
+ * with zero heads padded for Ulysses (`pad_heads`), the padded heads' width: each of q, k, v then holds its real
+ * heads first and zeros after (LinearOp.padColumns), so the padded heads attend with zero q, k, v.
  */
-export function qkvProjection(ctx: LowerContext, h: string, qkv: string | SplitQkv, out: string, rows: number, tags: Partial<OpInit>): string {
+export function qkvProjection(
+  ctx: LowerContext,
+  h: string,
+  qkv: string | SplitQkv,
+  out: string,
+  rows: number,
+  tags: Partial<OpInit>,
+  width: number = ctx.D,
+): string {
   const D = ctx.D;
-  if (typeof qkv === "string") return linear(ctx, h, qkv, out, rows, D, 3 * D, { tags });
-  [qkv.q, qkv.k, qkv.v].forEach((prefix, s) => linear(ctx, h, prefix, out, rows, D, D, { tags, outColumns: { offset: s * D, stride: 3 * D } }));
+  const pad = (chunks: number) => (width > D ? { padColumns: { chunks, width } } : {});
+  if (typeof qkv === "string") return linear(ctx, h, qkv, out, rows, D, 3 * D, { tags, ...pad(3) });
+  [qkv.q, qkv.k, qkv.v].forEach((prefix, s) =>
+    linear(ctx, h, prefix, out, rows, D, D, { tags, outColumns: { offset: s * width, stride: 3 * width }, ...pad(1) }),
+  );
   return out;
+}
+
+/** The masking field of an attention over `padded` positions of which the first `real` are the sample's. */
+function validKeysField(real: number, padded: number): { validKeys?: number } {
+  return padded > real ? { validKeys: real } : {};
 }
 
 /**
  * Self-attention over the tokens of each frame (spatial) from the modulated input h [rows, D], returning the
  * projected output [rows, D]. Under `tokens` sharding the sequence is gathered by Ulysses all-to-alls over heads
- * and the Ring exchange; under `dsp` and `none` it is local.
+ * and the Ring exchange; under `dsp` and `none` it is local. Tokens padded for an even split are masked as
+ * keys. Heads padded for Ulysses (Hp > heads) widen q, k, v and the attention output to Hp heads, the zero heads
+ * last (so on the last Ulysses ranks), and the output projection reads back only the real heads' columns.
  */
 export function spatialAttention(ctx: LowerContext, h: string, w: AttentionWeights, name: string, tags: Partial<OpInit>): string {
   const b = ctx.b;
   const { D, rows } = ctx;
-  const qkv = qkvProjection(ctx, h, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * D]), rows, tags);
+  const W = ctx.Hp === ctx.heads ? D : ctx.Hp * ctx.headDim;
+  const qkv = qkvProjection(ctx, h, w.qkv, b.temp(`${name}.qkv`, [rows, 3 * W]), rows, tags, W);
   const sequences = ctx.n * ctx.Tl;
   const U = ctx.sharding === "tokens" ? ctx.ulysses : 1;
   const R = ctx.sharding === "tokens" ? ctx.ring : 1;
   let input = qkv;
   if (U > 1) {
-    input = b.temp(`${name}.qkv.heads`, [rows, 3 * D]);
-    b.step({ op: "all_to_all", axis: "ulysses", x: qkv, out: input, dims: [sequences, ctx.Sl, 3, D], scatter: 3, gather: 1, ...tags } as OpInit);
+    input = b.temp(`${name}.qkv.heads`, [rows, 3 * W]);
+    b.step({ op: "all_to_all", axis: "ulysses", x: qkv, out: input, dims: [sequences, ctx.Sl, 3, W], scatter: 3, gather: 1, ...tags } as OpInit);
   }
-  const attn = b.temp(`${name}.attn`, [rows, D]);
+  const attn = b.temp(`${name}.attn`, [rows, W]);
   b.step({
     op: "self_attention",
     qkv: input,
     out: attn,
     batch: sequences,
     seq: ctx.Sl * U,
-    heads: ctx.heads / U,
+    heads: ctx.Hp / U,
     headDim: ctx.headDim,
     scale: 1 / Math.sqrt(ctx.headDim),
     ...normsAndRope(ctx, w, false),
     ...(R > 1 ? { ring: "ring" as const } : {}),
     // PipeFusion: K/V through the block's K/V buffer, so a band's queries see every band (pipefusion/pass.ts).
-    ...kvCacheField(ctx, name, sequences, ctx.heads / U),
+    ...kvCacheField(ctx, name, sequences, ctx.Hp / U),
+    ...validKeysField(ctx.S, ctx.Sp),
     ...tags,
   } as OpInit);
   let out = attn;
   if (U > 1) {
-    out = b.temp(`${name}.attn.tokens`, [rows, D]);
-    b.step({ op: "all_to_all", axis: "ulysses", x: attn, out, dims: [sequences, ctx.Sl * U, 1, D / U], scatter: 1, gather: 3, ...tags } as OpInit);
+    out = b.temp(`${name}.attn.tokens`, [rows, W]);
+    b.step({ op: "all_to_all", axis: "ulysses", x: attn, out, dims: [sequences, ctx.Sl * U, 1, W / U], scatter: 1, gather: 3, ...tags } as OpInit);
   }
-  return linear(ctx, out, w.proj, b.temp(`${name}.proj`, [rows, D]), rows, D, D, { tags });
+  const columns = W > D ? { inColumns: { offset: 0, stride: W } } : {};
+  return linear(ctx, out, w.proj, b.temp(`${name}.proj`, [rows, D]), rows, D, D, { tags, ...columns });
 }
 
 function normsAndRope(ctx: LowerContext, w: AttentionWeights, temporal: boolean): Partial<OpInit> {
@@ -219,9 +248,9 @@ function normsAndRope(ctx: LowerContext, w: AttentionWeights, temporal: boolean)
 
 /**
  * Self-attention over the frames at each token position (temporal), from x [rows, D] laid out (n, Tl, Sl):
- * permuted to (n, tokens, T), with DSP's all-to-all switching the frame shard to a token shard first and back
- * after. `position` adds a [T, D] table to the attention input (STDiT 1.0's block 0). Returns [rows, D] in the
- * resting layout.
+ * permuted to (n, tokens, Tp), with DSP's all-to-all switching the frame shard to a token shard first and back
+ * after. Frames padded for DSP are masked as keys. `position` adds a [Tp, D] table to the attention input (STDiT
+ * 1.0's block 0). Returns [rows, D] in the resting layout.
  */
 export function temporalAttention(
   ctx: LowerContext,
@@ -232,13 +261,14 @@ export function temporalAttention(
   position?: string,
 ): string {
   const b = ctx.b;
-  const { D, rows, n, T } = ctx;
+  const { D, rows, n } = ctx;
+  const T = ctx.Tp;
   let frames = x;
   let tokens = ctx.Sl;
   if (ctx.sharding === "dsp") {
-    tokens = ctx.S / ctx.dsp;
+    tokens = ctx.Sp / ctx.dsp;
     frames = b.temp(`${name}.frames`, [rows, D]);
-    b.step({ op: "all_to_all", axis: "dsp", x, out: frames, dims: [n, ctx.Tl, ctx.S, D], scatter: 2, gather: 1, ...tags } as OpInit);
+    b.step({ op: "all_to_all", axis: "dsp", x, out: frames, dims: [n, ctx.Tl, ctx.Sp, D], scatter: 2, gather: 1, ...tags } as OpInit);
   }
   const seqs = b.temp(`${name}.seqs`, [rows, D]);
   b.step({ op: "permute", x: frames, out: seqs, dims: [n, T, tokens, D], perm: [0, 2, 1, 3], ...tags } as OpInit);
@@ -259,6 +289,7 @@ export function temporalAttention(
     headDim: ctx.headDim,
     scale: 1 / Math.sqrt(ctx.headDim),
     ...normsAndRope(ctx, w, true),
+    ...validKeysField(ctx.T, T),
     ...tags,
   } as OpInit);
   const proj = linear(ctx, attn, w.proj, b.temp(`${name}.proj`, [rows, D]), rows, D, D, { tags });
@@ -279,7 +310,8 @@ export function addFrameTable(ctx: LowerContext, x: string, scale: number): void
   const b = ctx.b;
   const table = b.buffer("pos.temporal", [ctx.Tl, ctx.D], "table");
   const shard = ctx.sharding === "dsp" ? { shard: { axis: "dsp" as const, parts: ctx.dsp } } : {};
-  b.setup({ op: "sincos_1d", out: table, count: ctx.T, first: 0, scale, width: ctx.D, ...shard });
+  // Padded frames take the next positions: their rows are never keys and are dropped at the end.
+  b.setup({ op: "sincos_1d", out: table, count: ctx.Tp, first: 0, scale, width: ctx.D, ...shard });
   b.step({ op: "add_rows", x, table, out: x, rows: ctx.rows, width: ctx.D, period: ctx.Tl, repeat: ctx.Sl });
 }
 

@@ -9,12 +9,16 @@
  *   innermost, so a rank's run index is ring·U + ulysses); temporal attention is local, spatial attention
  *   gathers its sequence with Ulysses all-to-alls over heads and the Ring exchange of K/V.
  * - `none`: everything local.
+ * Where a split is uneven and the Spec allows padding, the split dimension is padded at its end (../padding.ts):
+ * the local sizes and every op's shapes follow the padded sizes Tp, Sp and Hp, while T, S and heads stay the
+ * model's, for what depends on the real sample (positions' scales, masking bounds, the latent).
  */
 import type { Facts } from "../../check/facts.js";
 import type { Geometry, Hyper, ModelFamily } from "../../models/types.js";
 import type { Spec } from "../../spec/schema.js";
-import type { PlanDtype } from "../../plan/types.js";
+import type { PlanDtype, PlanPadding } from "../../plan/types.js";
 import type { PabPlan } from "../pab.js";
+import { layoutPadding } from "../padding.js";
 import type { PipeFusionPass } from "../pipefusion/pass.js";
 import type { ProgramBuilder } from "./builder.js";
 
@@ -34,6 +38,13 @@ export interface LowerContext {
   /** Token frames and tokens per frame (rows·cols) of the whole sample. */
   readonly T: number;
   readonly S: number;
+  /** T and S padded so that their splits are even: the frames and tokens per frame the ops lay out. */
+  readonly Tp: number;
+  readonly Sp: number;
+  /** Heads padded to the ulysses degree (`pad_heads`): spatial attention's heads across its all-to-alls. */
+  readonly Hp: number;
+  /** What is padded, for the plan; empty when every split is even. */
+  readonly padding: readonly PlanPadding[];
   /** Samples of the run, and those this rank's dp part holds. */
   readonly samples: number;
   readonly localSamples: number;
@@ -46,7 +57,7 @@ export interface LowerContext {
   readonly dsp: number;
   readonly ulysses: number;
   readonly ring: number;
-  /** Local token frames and tokens per frame at rest. */
+  /** Local token frames and tokens per frame at rest (of Tp and Sp). */
   readonly Tl: number;
   readonly Sl: number;
   /** Rows of the residual stream on this rank: n·Tl·Sl. */
@@ -80,13 +91,17 @@ export function createLowerContext(b: ProgramBuilder, spec: Spec, facts: Facts, 
   const n = guided && !cfgParallel ? 2 * localSamples : localSamples;
   const sequence = degrees.ulysses * degrees.ring;
   const sharding: SequenceSharding = degrees.dsp > 1 ? "dsp" : sequence > 1 ? "tokens" : "none";
-  if (sharding === "dsp" && (T % degrees.dsp !== 0 || S % degrees.dsp !== 0)) {
-    throw new Error(`dsp ${degrees.dsp} does not divide ${T} frames and ${S} tokens (padding is not lowered)`);
-  }
-  if (sharding === "tokens" && S % sequence !== 0) throw new Error(`${S} tokens do not split over ulysses x ring ${sequence}`);
-  if (hyper.heads % degrees.ulysses !== 0) throw new Error(`ulysses ${degrees.ulysses} does not divide ${hyper.heads} heads`);
-  const Tl = sharding === "dsp" ? T / degrees.dsp : T;
-  const Sl = sharding === "tokens" ? S / sequence : S;
+  // DSP splits the frames at rest and the tokens of a frame for temporal attention; Ulysses x Ring the tokens.
+  const tokenParts = sharding === "dsp" ? degrees.dsp : sharding === "tokens" ? sequence : 1;
+  const padding = layoutPadding(
+    spec,
+    { frames: T, tokens: S, heads: hyper.heads },
+    { frames: sharding === "dsp" ? degrees.dsp : 1, tokens: tokenParts, heads: degrees.ulysses },
+  );
+  const Tp = padding.frames;
+  const Sp = padding.tokens;
+  const Tl = sharding === "dsp" ? Tp / degrees.dsp : Tp;
+  const Sl = sharding === "tokens" ? Sp / sequence : Sp;
   return {
     b,
     spec,
@@ -100,6 +115,10 @@ export function createLowerContext(b: ProgramBuilder, spec: Spec, facts: Facts, 
     headDim: hyper.headDim,
     T,
     S,
+    Tp,
+    Sp,
+    Hp: padding.heads,
+    padding: padding.summary,
     samples,
     localSamples,
     guided,

@@ -41,6 +41,11 @@ function sequenceAxis(ctx: LowerContext): "sequence" | "ulysses" | "ring" {
   return ctx.ulysses > 1 ? "ulysses" : "ring";
 }
 
+/** The padded token layout as ops name it (PaddedTokens), when the layout pads frames or tokens. */
+function paddedField(ctx: LowerContext): { padded?: { frames: number; tokens: number } } {
+  return ctx.Tp > ctx.T || ctx.Sp > ctx.S ? { padded: { frames: ctx.Tp, tokens: ctx.Sp } } : {};
+}
+
 export interface PositionScales {
   readonly rowScale: number;
   readonly colScale: number;
@@ -80,6 +85,7 @@ export function lowerHead(ctx: LowerContext, positions: PositionScales | null, p
     grid: { frames: g.tokenFrames, rows: g.tokenRows, cols: g.tokenCols },
     ...(shard ? { shard: { ...shard, dim: ctx.sharding === "dsp" ? "frames" : "tokens" } } : {}),
     ...bandField(ctx),
+    ...paddedField(ctx),
     hidden: ctx.D,
   } as OpInit);
   if (positions) {
@@ -94,6 +100,7 @@ export function lowerHead(ctx: LowerContext, positions: PositionScales | null, p
       width: ctx.D,
       ...(ctx.sharding === "tokens" && shard ? { shard } : {}),
       ...bandField(ctx),
+      ...(ctx.Sp > ctx.S ? { padded: ctx.Sp } : {}),
     } as OpInit);
     b.step({ op: "add_rows", x, table, out: x, rows: ctx.rows, width: ctx.D, period: ctx.Sl, repeat: 1 });
   }
@@ -170,12 +177,15 @@ export function featuresPerToken(ctx: LowerContext): number {
   return ctx.hyper.patchT * ctx.hyper.patch * ctx.hyper.patch * ctx.hyper.outChannels;
 }
 
-/** Gathers token features [rows, F] to the whole sample, unpatchifies, gathers the CFG halves; guidance; solver. */
+/**
+ * Gathers token features [rows, F] to the whole sample, unpatchifies (dropping padded frames and tokens), gathers
+ * the CFG halves; guidance; solver.
+ */
 export function lowerTail(ctx: LowerContext, features: string, head: Head, schedule: StepTable, noiseSeed: number): void {
   const b = ctx.b;
   const g = ctx.geometry;
   const F = featuresPerToken(ctx);
-  const full = ctx.n * ctx.T * passTokens(ctx);
+  const full = ctx.n * ctx.Tp * passTokens(ctx);
   // The latent rows this pass produces: all of them, or a PipeFusion band's (pipefusion/pass.ts).
   const rows = passLatentRows(ctx);
   let tokens = features;
@@ -198,6 +208,7 @@ export function lowerTail(ctx: LowerContext, features: string, head: Head, sched
     patch: { t: ctx.hyper.patchT, h: ctx.hyper.patch, w: ctx.hyper.patch },
     latent: { frames: g.latentFrames, height: g.latentHeight, width: g.latentWidth },
     ...bandField(ctx),
+    ...paddedField(ctx),
   });
   const s = ctx.localSamples;
   if (ctx.cfgParallel) {
