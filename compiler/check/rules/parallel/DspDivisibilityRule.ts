@@ -23,11 +23,11 @@ export const DspDivisibilityRule: Rule = {
       const parts: string[] = [];
       if (!framesOk) {
         const padded = padTo(seq.frames, d);
-        parts.push(`${seq.frames} token frames to ${padded} (${percent((padded - seq.frames) / padded)} of spatial attention is padding)`);
+        parts.push(`${seq.frames} token frames to ${padded} (${percent((padded - seq.frames) / padded)} of the work is padding)`);
       }
       if (!spatialOk) {
         const padded = padTo(seq.spatial, d);
-        parts.push(`${seq.spatial} spatial tokens to ${padded} (${percent((padded - seq.spatial) / padded)} of temporal attention is padding)`);
+        parts.push(`${seq.spatial} spatial tokens to ${padded} (${percent((padded - seq.spatial) / padded)} of the work is padding)`);
       }
       reportInLayout(ctx, term.range, {
         code: "OD3113",

@@ -35,7 +35,7 @@ describe("DspDivisibilityRule (OD3103)", () => {
     const result = checked(stdit(parallel(8, "cfg 2 x <|dsp 4|>", "  pad: true\n"), { frames: 15 }));
     const [d] = expectCodeAtMarkers(result, "OD3113");
     expect(d!.message).toBe(
-      "`dsp 4` pads 15 token frames to 16 (6.3% of spatial attention is padding); the padded share is computed and thrown away.",
+      "`dsp 4` pads 15 token frames to 16 (6.3% of the work is padding); the padded share is computed and thrown away.",
     );
     expect(result.diagnostics.filter((x) => x.code === "OD3103")).toEqual([]);
   });
