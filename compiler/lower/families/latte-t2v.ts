@@ -21,6 +21,7 @@ import {
   addFrameTable,
   adaLNSingle,
   blockModulation,
+  crossAttentionBranch,
   gateBranch,
   linear,
   mlpBranch,
@@ -33,7 +34,7 @@ import {
   type BlockRef,
 } from "../program/blocks.js";
 import type { LowerContext } from "../program/context.js";
-import { diffusersCrossAttentionBranch, diffusersCrossKv, diffusersSelfAttention } from "../program/diffusers-attention.js";
+import { diffusersCross, diffusersCrossKv, diffusersSelfAttention } from "../program/diffusers-attention.js";
 import { featuresPerToken, lowerHead, lowerTail, lowerTextInputs, type Head, type PositionScales } from "../program/ends.js";
 import type { FamilyLowering } from "./lowering.js";
 
@@ -133,7 +134,7 @@ export function latteT2VLowering(temporal: LatteT2VTemporalTable): FamilyLowerin
       const kv = diffusersCrossKv(ctx, text.caption, `${sp}.attn2`, text.tokens, spatial);
       const ms = blockModulation(ctx, spatial, t0, `${sp}.scale_shift_table`);
       selfAttentionBranch(ctx, x, sp, ms, spatial);
-      residual(ctx, x, diffusersCrossAttentionBranch(ctx, x, `${sp}.attn2`, kv, text.mask, text.tokens, spatial), spatial);
+      residual(ctx, x, crossAttentionBranch(ctx, x, diffusersCross(`${sp}.attn2`), kv, text.mask, text.tokens, spatial), spatial);
       residual(ctx, x, feedForwardBranch(ctx, x, `${sp}.ff`, ms, spatial), spatial);
 
       if (i === 0 && (ctx.T > 1 || temporal.singleFrame)) addFrameTable(ctx, x, temporal.scale(ctx.T));

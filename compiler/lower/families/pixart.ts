@@ -15,6 +15,7 @@ import {
   adaLNSingle,
   blockModulation,
   crossAttentionBranch,
+  pixartCross,
   crossKv,
   gateBranch,
   linear,
@@ -122,7 +123,7 @@ export const lowerPixart: FamilyLowering = (ctx: LowerContext, facts: Facts, sch
     const sa = spatialAttention(ctx, h, { qkv: `${p}.attn.qkv`, proj: `${p}.attn.proj` }, `spatial.${i}.attn`, spatial.tags);
     residual(ctx, head.x, gateBranch(ctx, sa, mod(m, 2), `spatial.${i}.attn`, spatial.cached, spatial.tags), block);
 
-    residual(ctx, head.x, crossAttentionBranch(ctx, head.x, `${p}.cross_attn`, kv, text.mask, text.tokens, block), block);
+    residual(ctx, head.x, crossAttentionBranch(ctx, head.x, pixartCross(`${p}.cross_attn`), kv, text.mask, text.tokens, block), block);
     residual(ctx, head.x, mlpBranchOutput(ctx, head.x, `${p}.mlp`, m, [3, 4, 5], block), block);
   }
   lowerTail(ctx, t2iFinalLayer(ctx, head.x, t), head, schedule, noiseSeed);

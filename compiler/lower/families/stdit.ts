@@ -13,6 +13,7 @@ import {
   adaLNSingle,
   blockModulation,
   crossAttentionBranch,
+  pixartCross,
   crossKv,
   gateBranch,
   mlpBranchOutput,
@@ -73,7 +74,7 @@ export const lowerStdit: FamilyLowering = (ctx: LowerContext, _facts: Facts, sch
     );
     residual(ctx, head.x, gateBranch(ctx, ta, mod(m, 2), `spatial.${i}.temporal`, temporal.cached, temporal.tags), block);
 
-    residual(ctx, head.x, crossAttentionBranch(ctx, head.x, `${p}.cross_attn`, kv, text.mask, text.tokens, block), block);
+    residual(ctx, head.x, crossAttentionBranch(ctx, head.x, pixartCross(`${p}.cross_attn`), kv, text.mask, text.tokens, block), block);
     residual(ctx, head.x, mlpBranchOutput(ctx, head.x, `${p}.mlp`, m, [3, 4, 5], block), block);
   }
   lowerTail(ctx, t2iFinalLayer(ctx, head.x, t), head, schedule, noiseSeed);

@@ -18,6 +18,7 @@ import {
   adaLNSingle,
   blockModulation,
   crossAttentionBranch,
+  pixartCross,
   crossKv,
   gateBranch,
   linear,
@@ -103,7 +104,7 @@ function stdit3Block(ctx: LowerContext, block: BlockRef, x: string, t0: string, 
       : temporalAttention(ctx, h, weights, `${name}.attn`, branch.tags);
   residual(ctx, x, gateBranch(ctx, y, mod(m, 2), `${name}.attn`, branch.cached, branch.tags), block);
 
-  residual(ctx, x, crossAttentionBranch(ctx, x, `${p}.cross_attn`, kv, mask, textTokens, block), block);
+  residual(ctx, x, crossAttentionBranch(ctx, x, pixartCross(`${p}.cross_attn`), kv, mask, textTokens, block), block);
   residual(ctx, x, mlpBranchOutput(ctx, x, `${p}.mlp`, m, [3, 4, 5], block), block);
 }
 

@@ -334,13 +334,24 @@ export function mlpBranch(ctx: LowerContext, block: BlockRef): { cached: boolean
   return { cached, tags: { ...tag(block), ...(cached ? { mlp: true } : {}) } as Partial<OpInit> };
 }
 
+/** The weights of a cross-attention branch: the query projection and the output projection. */
+export interface CrossWeights {
+  readonly q: string;
+  readonly proj: string;
+}
+
+/** PixArt-style names (`cross_attn.q_linear`, `cross_attn.proj`) under a block prefix. */
+export function pixartCross(prefix: string): CrossWeights {
+  return { q: `${prefix}.q_linear`, proj: `${prefix}.proj` };
+}
+
 /** The cross-attention branch (models.md §0.7): q from x, the block's precomputed text kv, no norm, no gate. */
-export function crossAttentionBranch(ctx: LowerContext, x: string, prefix: string, kv: string, mask: string, textTokens: number, block: BlockRef): string {
+export function crossAttentionBranch(ctx: LowerContext, x: string, w: CrossWeights, kv: string, mask: string, textTokens: number, block: BlockRef): string {
   const b = ctx.b;
   const { D, rows } = ctx;
   const { cached, tags } = pabBranch(ctx, "cross", block);
   const name = `${blockName(block)}.cross`;
-  const q = linear(ctx, x, `${prefix}.q_linear`, b.temp(`${name}.q`, [rows, D]), rows, D, D, { tags });
+  const q = linear(ctx, x, w.q, b.temp(`${name}.q`, [rows, D]), rows, D, D, { tags });
   const attn = b.temp(`${name}.attn`, [rows, D]);
   b.step({
     op: "cross_attention",
@@ -356,8 +367,7 @@ export function crossAttentionBranch(ctx: LowerContext, x: string, prefix: strin
     scale: 1 / Math.sqrt(ctx.headDim),
     ...tags,
   } as OpInit);
-  const out = branchOutput(ctx, name, cached);
-  return linear(ctx, attn, `${prefix}.proj`, out, rows, D, D, { tags });
+  return linear(ctx, attn, w.proj, branchOutput(ctx, name, cached), rows, D, D, { tags });
 }
 
 /** The text kv of one block's cross-attention, computed once in setup from the projected caption [n·L, D]. */

@@ -5,8 +5,7 @@
  * is token-wise and never communicates, writes its k and v into one packed [n·L, 2D] buffer in setup (k at
  * column 0, v at D), the layout the cross_attention op reads.
  */
-import type { OpInit } from "../../plan/ops.js";
-import { branchOutput, linear, pabBranch, type AttentionWeights, type BlockRef } from "./blocks.js";
+import { linear, type AttentionWeights, type BlockRef, type CrossWeights } from "./blocks.js";
 import type { LowerContext } from "./context.js";
 
 /** The weights of a diffusers self-attention `prefix` (such as `transformer_blocks.3.attn1`). */
@@ -32,37 +31,9 @@ export function diffusersCrossKv(ctx: LowerContext, caption: string, prefix: str
 }
 
 /**
- * The cross-attention branch of a diffusers `BasicTransformerBlock` with ada_norm_single: the query is the
- * residual stream itself (no norm), the output is not gated. PAB's `cross` kind skips it on reuse steps.
+ * The weights of a diffusers `BasicTransformerBlock`'s cross-attention (`attn2.to_q`, `attn2.to_out.0`): its
+ * query is the residual stream itself (no norm) and its output is not gated, as blocks.ts's branch does.
  */
-export function diffusersCrossAttentionBranch(
-  ctx: LowerContext,
-  x: string,
-  prefix: string,
-  kv: string,
-  mask: string,
-  textTokens: number,
-  block: BlockRef,
-): string {
-  const b = ctx.b;
-  const { D, rows } = ctx;
-  const { cached, tags } = pabBranch(ctx, "cross", block);
-  const name = `${blockName(block)}.cross`;
-  const q = linear(ctx, x, `${prefix}.to_q`, b.temp(`${name}.q`, [rows, D]), rows, D, D, { tags });
-  const attn = b.temp(`${name}.attn`, [rows, D]);
-  b.step({
-    op: "cross_attention",
-    q,
-    kv,
-    mask,
-    out: attn,
-    samples: ctx.n,
-    queries: rows / ctx.n,
-    keys: textTokens,
-    heads: ctx.heads,
-    headDim: ctx.headDim,
-    scale: 1 / Math.sqrt(ctx.headDim),
-    ...tags,
-  } as OpInit);
-  return linear(ctx, attn, `${prefix}.to_out.0`, branchOutput(ctx, name, cached), rows, D, D, { tags });
+export function diffusersCross(prefix: string): CrossWeights {
+  return { q: `${prefix}.to_q`, proj: `${prefix}.to_out.0` };
 }
