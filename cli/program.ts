@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { colorEnabled } from "./color.js";
 import { UsageError, type CliDeps, type CommandContext } from "./command-context.js";
+import { checkpointCommand } from "./commands/checkpoint.js";
 import { codesCommand, explainCommand } from "./commands/codes.js";
 import { fmtCommand } from "./commands/fmt.js";
 import { planCommand } from "./commands/plan.js";
@@ -47,11 +48,15 @@ function buildProgram(ctx: CommandContext): Command {
         "  opendit plan pipelines/opensora-dsp.yaml --layout \"dsp 8\"",
         "  opendit tune pipelines/opensora-dsp.yaml --gpus 8 --gpu h200",
         "  opendit explain OD3101",
+        "  opendit checkpoint random --family stdit3 --variant stdit3-tiny -o tiny.safetensors",
       ].join("\n"),
     );
-  for (const make of [validateCommand, schemaCommand, fmtCommand, planCommand, tuneCommand, codesCommand, explainCommand]) {
+  for (const make of [validateCommand, schemaCommand, fmtCommand, planCommand, tuneCommand, codesCommand, explainCommand, checkpointCommand]) {
     // addCommand (unlike .command) does not pass on exitOverride and the output settings by itself.
-    program.addCommand(make(ctx).copyInheritedSettings(program));
+    const command = make(ctx).copyInheritedSettings(program);
+    // Nor to a command's own subcommands (`checkpoint random`), which were made before it had them.
+    for (const sub of command.commands) sub.copyInheritedSettings(command);
+    program.addCommand(command);
   }
   return program;
 }
