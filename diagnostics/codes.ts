@@ -64,7 +64,7 @@ const catalog = {
   OD3111: { name: "pipefusion-patches", severity: "error", summary: "PipeFusion patches must split the latent rows into heights that are multiples of patch size x sequence degree." },
   OD3112: { name: "pipefusion-stages", severity: "error", summary: "PipeFusion cannot have more stages than the model has blocks." },
   OD3113: { name: "padding-waste", severity: "warning", summary: "An uneven split is padded; the padded share is computed and thrown away." },
-  OD3114: { name: "dp-inputs", severity: "error", summary: "Data parallel groups take equal shares of the inputs: the prompts (or labels) must divide by the dp degree." },
+  OD3114: { name: "dp-inputs", severity: "error", summary: "Data parallel groups take equal shares of the inputs: the prompts (or labels) must divide by the dp degree; an embeddings file is one sample." },
   OD3116: { name: "pipefusion-combination", severity: "error", summary: "PipeFusion combines with cfg, dp and ulysses; with ring, dsp or PAB it is not lowered." },
   OD3115: { name: "dsp-sequence-axes", severity: "error", summary: "DSP is a sequence axis of its own; it does not combine with Ulysses or Ring." },
   // OD32xx: acceleration (PAB)

@@ -85,10 +85,15 @@ export function unconditionalBranch(spec: Spec, facts: Facts): boolean {
   return facts.cfg && facts.family !== undefined && hasNullInput(spec, facts.family);
 }
 
-/** Samples the inputs give (prompts, else labels); undefined when they come from an embeddings file or none are given. */
+/**
+ * Samples the inputs give: prompts, else labels, and one for an embeddings file (it holds one sample, as
+ * lowering's sampleCount takes it); undefined when none are given, or when prompts and embeddings both are
+ * (ConditioningKindRule refuses that).
+ */
 export function inputCount(spec: Spec): number | undefined {
   const c = spec.conditioning;
-  if (!c || c.embeddings !== undefined) return undefined;
+  if (!c) return undefined;
+  if (c.embeddings !== undefined) return c.prompts === undefined ? 1 : undefined;
   return c.prompts?.length ?? c.labels?.length;
 }
 

@@ -15,6 +15,14 @@ export interface HyperDefaults {
   readonly numClasses: number;
 }
 
+/**
+ * The text side of every text family's `<family>-tiny` variant: 32 feature channels and 8 tokens instead of T5's
+ * 4096 x 120 or 300, so a tiny checkpoint (its null caption and caption projection) and its text inputs stay a few
+ * hundred KB. No encoder produces such features: tiny text pipelines read precomputed `conditioning.embeddings`
+ * (TextEncoderRule says so for prompts).
+ */
+export const TINY_TEXT = { caption_channels: 32, text_tokens: 8 } as const satisfies Pick<HyperInput, "caption_channels" | "text_tokens">;
+
 export function resolveHyper(input: HyperInput, d: HyperDefaults): Hyper {
   const inChannels = input.in_channels ?? d.inChannels;
   const learnSigma = input.learn_sigma ?? d.learnSigma;

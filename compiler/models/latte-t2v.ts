@@ -3,7 +3,7 @@
  * adaLN-single with diffusers-named spatial blocks (self, cross, FFN) interleaved with temporal blocks (self,
  * FFN) (models.md §3.2). Open-Sora-Plan's LatteT2V shares these tensor names (§6).
  */
-import { linear, resolveHyper, sdVaeGeometry } from "./common.js";
+import { linear, resolveHyper, sdVaeGeometry, TINY_TEXT } from "./common.js";
 import type { Hyper, ModelFamily, WeightInfo } from "./types.js";
 
 const defaults = {
@@ -84,7 +84,8 @@ export const latteT2V: ModelFamily = {
   cfgChannels: "all",
   variants: {
     "Latte-1": { hidden: 1152, depth: 28, heads: 16, patch: 2 },
-    "latte-t2v-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2 },
+    // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
+    "latte-t2v-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, ...TINY_TEXT },
   },
   officialWeights: { "Latte-1": "maxin-cn/Latte-1 (subfolder transformer)" },
   defaults: { scheduler: "ddim", steps: 50, guidance: 7.5, vae: "sd-vae-ft-ema" },

@@ -2,7 +2,7 @@
  * Open-Sora-Plan v1.0 and v1.1 (PKU-YuanGroup/Open-Sora-Plan `modeling_latte.py`): LatteT2V-XL/122, the Latte-1
  * architecture and tensor names, over a CausalVAE with 4x temporal compression and 300 T5 tokens (models.md §6).
  */
-import { resolveHyper, sdVaeGeometry } from "./common.js";
+import { resolveHyper, sdVaeGeometry, TINY_TEXT } from "./common.js";
 import { latteT2VSkippedTensors, latteT2VWeights } from "./latte-t2v.js";
 import type { ModelFamily } from "./types.js";
 
@@ -45,7 +45,8 @@ export const opensoraPlan: ModelFamily = {
   cfgChannels: "all",
   variants: {
     "LatteT2V-XL/122": { hidden: 1152, depth: 28, heads: 16, patch: 2, patch_t: 1 },
-    "opensora-plan-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1 },
+    // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
+    "opensora-plan-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1, ...TINY_TEXT },
   },
   officialWeights: {
     "LatteT2V-XL/122":

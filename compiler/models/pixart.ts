@@ -14,6 +14,7 @@ import {
   sizeEmbedder,
   t2iFinalLayer,
   timestepEmbedder,
+  TINY_TEXT,
 } from "./common.js";
 import type { Hyper, ModelFamily, WeightInfo } from "./types.js";
 
@@ -70,7 +71,8 @@ export const pixart: ModelFamily = {
   variants: {
     "PixArt-XL/2": { hidden: 1152, depth: 28, heads: 16, patch: 2 },
     "PixArt-XL/2-1024-MS": { hidden: 1152, depth: 28, heads: 16, patch: 2, size_embedders: true },
-    "pixart-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2 },
+    // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
+    "pixart-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, ...TINY_TEXT },
   },
   officialWeights: {
     "PixArt-XL/2": "PixArt-alpha/PixArt-alpha: PixArt-XL-2-256x256.pth or PixArt-XL-2-512x512.pth",

@@ -14,6 +14,7 @@ import {
   selfAttention,
   t2iFinalLayer,
   timestepEmbedder,
+  TINY_TEXT,
 } from "./common.js";
 import type { Hyper, ModelFamily, WeightInfo } from "./types.js";
 
@@ -70,7 +71,8 @@ export const stdit: ModelFamily = {
   cfgChannels: 3,
   variants: {
     "STDiT-XL/2": { hidden: 1152, depth: 28, heads: 16, patch: 2, patch_t: 1 },
-    "stdit-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1 },
+    // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
+    "stdit-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1, ...TINY_TEXT },
   },
   officialWeights: {
     "STDiT-XL/2": "hpcai-tech/Open-Sora: OpenSora-v1-HQ-16x512x512.pth, OpenSora-v1-HQ-16x256x256.pth or OpenSora-v1-16x256x256.pth",

@@ -16,6 +16,7 @@ import {
   sizeEmbedder,
   t2iFinalLayer,
   timestepEmbedder,
+  TINY_TEXT,
 } from "./common.js";
 import type { Hyper, ModelFamily, WeightInfo } from "./types.js";
 
@@ -87,7 +88,8 @@ export const stdit3: ModelFamily = {
   cfgChannels: "all",
   variants: {
     "STDiT3-XL/2": { hidden: 1152, depth: 28, heads: 16, patch: 2, patch_t: 1 },
-    "stdit3-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1 },
+    // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
+    "stdit3-tiny": { hidden: 64, depth: 2, heads: 4, patch: 2, patch_t: 1, ...TINY_TEXT },
   },
   officialWeights: { "STDiT3-XL/2": "hpcai-tech/OpenSora-STDiT-v3" },
   defaults: { scheduler: "rflow", steps: 30, guidance: 7.0, vae: "opensora-vae-v1.2" },

@@ -106,9 +106,11 @@ export interface PlanInput {
   readonly cfgRank?: 0 | 1;
   /**
    * Where the runtime takes it from: `noise` (seeded Gaussian, the same generator on every backend and
-   * rank count, or the Spec's noise file), `text` (prompt features from the embeddings file or the encoder),
-   * `text-mask` (its mask, also used for the null caption it is paired with), `null-text` (the checkpoint's
-   * stored null caption), `labels`, `null-labels`, `timestep` (the step table's timestep, every step).
+   * rank count, or the Spec's noise file), `text` (prompt features, from the encoder or the embeddings file's
+   * `y`; on the unconditional rows of a negative-prompt family the negative prompt's, from the encoder or the
+   * file's `negative_y`), `text-mask` (its mask, also used for the null caption or negative prompt it is paired
+   * with), `null-text` (the checkpoint's stored null caption), `labels`, `null-labels`, `timestep` (the step
+   * table's timestep, every step).
    */
   readonly source: "noise" | "text" | "text-mask" | "null-text" | "labels" | "null-labels" | "timestep";
   /** Which of the run's samples fill the rows: a data-parallel rank takes its part. */

@@ -72,7 +72,11 @@ const Conditioning = Obj(
     negative_prompt: Type.Optional(Type.String({ description: "Negative prompt for guidance (families whose null input is a text encoding)." })),
     text_encoder: Type.Optional(StringEnum(TEXT_ENCODERS, "Text encoder that turns prompts into features.")),
     embeddings: Type.Optional(
-      Type.String({ minLength: 1, description: "Precomputed text features: a safetensors file with `y` [B, L, 4096] and `mask` [B, L]." }),
+      Type.String({
+        minLength: 1,
+        description:
+          "Precomputed text features of one sample, instead of prompts: a safetensors file with `y` [1, L, C] (float32) and `mask` [1, L] (int32), L and C the model's text tokens and caption channels (T5-XXL: C = 4096); families that guide against a negative prompt also read its features `negative_y` [1, L, C] there.",
+      }),
     ),
     labels: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, description: "Class labels of a class-conditional model." })),
   },

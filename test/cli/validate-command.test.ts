@@ -6,7 +6,7 @@ import { createDiagnostic } from "../../diagnostics/diagnostic.js";
 import { createSourceFile } from "../../grammar/source.js";
 import type { Validator } from "../../cli/validate-files.js";
 import { run } from "./support/capture-io.js";
-import { fixtureDir, repoFile } from "./support/fixture-dir.js";
+import { fixtureDir, repoBytes, repoFile } from "./support/fixture-dir.js";
 import { expectWellFormedXml } from "./support/xml-check.js";
 
 const QUICKSTART_YAML = repoFile("pipelines/quickstart.yaml");
@@ -16,6 +16,8 @@ const BROKEN_YAML = "version: 1\nmodel: [family, \n";
 const root = fixtureDir({
   "pipelines/ok.yaml": QUICKSTART_YAML,
   "pipelines/ok.odit": QUICKSTART_ODIT,
+  // The text features both quickstart twins read (`conditioning.embeddings`), so that they validate clean.
+  "pipelines/quickstart-text.safetensors": repoBytes("pipelines/quickstart-text.safetensors"),
   "pipelines/sub/bad.yaml": BROKEN_YAML,
   "pipelines/node_modules/dep.yaml": BROKEN_YAML,
   "pipelines/.hidden/x.yaml": BROKEN_YAML,

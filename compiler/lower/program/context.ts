@@ -69,7 +69,12 @@ export interface LowerContext {
   readonly pipefusion?: PipeFusionPass;
 }
 
-/** Samples of the run: prompts or labels (one when there are none). */
+/**
+ * Samples of the run: prompts or labels; one when there are none, and one for an embeddings file, which holds
+ * the features of one sample (`y` [1, L, C], schema's `conditioning.embeddings`). The count is never read from
+ * the file: checking and lowering read no input file, so a plan does not depend on what a file holds; the
+ * runtime is to refuse a file whose `y` is not one sample of the plan's `text` rows.
+ */
 export function sampleCount(spec: Spec): number {
   const c = spec.conditioning;
   return c?.prompts?.length ?? c?.labels?.length ?? 1;

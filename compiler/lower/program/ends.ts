@@ -115,10 +115,11 @@ export interface TextInputs {
 }
 
 /**
- * T5 features and mask for the model batch, and the caption projection computed once in setup. The batch
- * holds the prompts, then (with guidance, unless CFG parallel puts it on the other cfg rank) the family's
- * unconditional input: the stored null caption with the prompt's mask (models.md §0.9), or the encoded
- * negative prompt.
+ * Text features [n, L, C] and mask for the model batch, and the caption projection computed once in setup. The
+ * batch holds the prompts' features (source `text`: the encoded prompts, or `y` of a `conditioning.embeddings`
+ * file, which holds one sample), then (with guidance, unless CFG parallel puts it on the other cfg rank) the
+ * family's unconditional input: the stored null caption with the prompt's mask (models.md §0.9), or the
+ * negative prompt's features (encoded, or the file's `negative_y`) with the same mask.
  */
 export function lowerTextInputs(ctx: LowerContext, head: Head, projection: { fc1: string; fc2: string; gelu: boolean }): TextInputs {
   const b = ctx.b;

@@ -11,8 +11,13 @@ export function repoFile(path: string): string {
   return readFileSync(new URL(path, REPO), "utf8");
 }
 
-/** A fresh directory holding `files` (path -> text); removed when the test file ends. */
-export function fixtureDir(files: Readonly<Record<string, string>>): string {
+/** The bytes of a committed binary file of the repository (for example `pipelines/quickstart-text.safetensors`). */
+export function repoBytes(path: string): Buffer {
+  return readFileSync(new URL(path, REPO));
+}
+
+/** A fresh directory holding `files` (path -> text or bytes); removed when the test file ends. */
+export function fixtureDir(files: Readonly<Record<string, string | Uint8Array>>): string {
   const root = mkdtempSync(join(tmpdir(), "opendit-cli-"));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   for (const [path, text] of Object.entries(files)) {

@@ -324,7 +324,7 @@ describe("the program as a whole", () => {
     const text = `version: 1
 name: tiny-stdit3-pipefusion
 model: { family: stdit3, variant: stdit3-tiny, checkpoint: ckpts/tiny.safetensors, dtype: bf16 }
-conditioning: { prompts: ["a red panda"], text_encoder: t5-v1_1-xxl }
+conditioning: { embeddings: text.safetensors }
 video: { frames: 34, height: 72, width: 64 }
 seed: 3
 scheduler: { kind: rflow, steps: 6, guidance: 7.0 }

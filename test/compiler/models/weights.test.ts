@@ -105,9 +105,14 @@ describe("checkpoint tensors", () => {
     const t = tensors("stdit3", "stdit3-tiny");
     expect(t.get("spatial_blocks.1.attn.q_norm.weight")).toEqual([16]);
     expect(t.get("x_embedder.proj.weight")).toEqual([64, 4, 1, 2, 2]);
-    expect(t.get("y_embedder.y_proj.fc1.weight")).toEqual([64, 4096]);
+    // The tiny text: 8 tokens of 32 channels (not T5's 4096 x 300), in the projection and the null caption.
+    expect(t.get("y_embedder.y_proj.fc1.weight")).toEqual([64, 32]);
+    expect(t.get("y_embedder.y_embedding")).toEqual([8, 32]);
     expect(t.get("spatial_blocks.1.mlp.fc1.weight")).toEqual([256, 64]);
     expect(tensors("latte", "latte-tiny").get("blocks.3.adaLN_modulation.1.weight")).toEqual([384, 64]);
     expect(tensors("latte-t2v", "latte-t2v-tiny").get("temporal_transformer_blocks.1.attn1.to_v.weight")).toEqual([64, 64]);
+    expect(tensors("latte-t2v", "latte-t2v-tiny").get("caption_projection.linear_1.weight")).toEqual([64, 32]);
+    expect(tensors("pixart", "pixart-tiny").get("y_embedder.y_embedding")).toEqual([8, 32]);
+    expect(tensors("opensora-plan", "opensora-plan-tiny").get("caption_projection.linear_1.weight")).toEqual([64, 32]);
   });
 });

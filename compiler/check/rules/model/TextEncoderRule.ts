@@ -44,16 +44,34 @@ export const TextEncoderRule: Rule = {
       }
     }
 
-    // Explicit `hyper.caption_channels` is checked by HyperConsistencyRule; here, what a named variant reads.
-    if (!hyper || cond.prompts === undefined || ctx.spec.model.hyper !== undefined) return;
+    // Explicit `hyper.caption_channels` is checked by HyperConsistencyRule; here, what a named variant reads. The
+    // encoder encodes the prompts, and a negative prompt that guidance uses (also next to an embeddings file).
+    if (!hyper || ctx.spec.model.hyper !== undefined) return;
+    const negativeEncoded = cond.negative_prompt !== undefined && family.uncond === "negative-prompt" && ctx.facts.guidance > 1;
+    if (cond.prompts === undefined && !negativeEncoded) return;
     const encoder = cond.text_encoder ?? DEFAULT_TEXT_ENCODER;
     const produced = TEXT_ENCODER_CHANNELS[encoder];
     if (hyper.captionChannels === produced) return;
+    const variant = code(ctx.spec.model.variant ?? Object.keys(family.variants)[0] ?? family.family);
+    const reads = `${family.title}, variant ${variant}, reads ${hyper.captionChannels}-channel caption features`;
+    const features = (name: string): string => `\`${name}\` [1, ${hyper.textTokens}, ${hyper.captionChannels}]`;
+    if (cond.prompts !== undefined) {
+      ctx.report({
+        code: "OD3309",
+        ...(cond.text_encoder !== undefined ? { at: "/conditioning/text_encoder" } : { at: "/conditioning/prompts", part: "key" as const }),
+        message: `The prompts are encoded by ${code(encoder)} into ${produced} channels per token, but ${reads}.`,
+        hint:
+          `Replace \`prompts\` with precomputed features, \`conditioning: { embeddings: FILE }\`: a safetensors file holding ` +
+          `${features("y")} and \`mask\` [1, ${hyper.textTokens}] of one sample.`,
+      });
+      return;
+    }
     ctx.report({
       code: "OD3309",
-      ...(cond.text_encoder !== undefined ? { at: "/conditioning/text_encoder" } : { at: "/conditioning/prompts", part: "key" as const }),
-      message: `The prompts are encoded by ${code(encoder)} into ${produced} channels per token, but ${family.title} (variant ${code(ctx.spec.model.variant ?? Object.keys(family.variants)[0] ?? family.family)}) reads ${hyper.captionChannels}-channel caption features.`,
-      hint: `Give precomputed \`embeddings\` with ${hyper.captionChannels} channels instead of \`prompts\`.`,
+      at: "/conditioning/negative_prompt",
+      part: "key",
+      message: `The negative prompt is encoded by ${code(encoder)} into ${produced} channels per token, but ${reads}.`,
+      hint: `Remove \`negative_prompt\` and store its precomputed features as ${features("negative_y")} in the \`embeddings\` file.`,
     });
   },
 };

@@ -15,7 +15,7 @@ export const InputFilesPresentRule: Rule = {
           at: "/conditioning/embeddings",
           severity,
           message: `\`conditioning.embeddings\` names \`${embeddings}\`, which does not exist (looked for \`${absolute}\`); ${missingConsequence(ctx)}.`,
-          hint: "Give `prompts: [\"...\"]` instead, to encode them with T5-XXL on the rank, or write a safetensors file with `y` [B, L, 4096] and `mask` [B, L] at that path.",
+          hint: "Write a safetensors file with `y` [1, L, C] and `mask` [1, L] (the model's text tokens and caption channels) at that path, or give `prompts: [\"...\"]` instead, to encode them with T5-XXL on the rank.",
         });
       }
     }

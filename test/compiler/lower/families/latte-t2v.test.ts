@@ -30,7 +30,14 @@ function lowerText(path: string, text: string): Plan {
   return lowerPlan(spec, facts);
 }
 
-/** A tiny LatteT2V (D 64, 4 heads, 2 + 2 blocks) at 64x64 (latent 8x8, grid 4x4). */
+/** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
+const L = 8;
+const C = 32;
+
+/**
+ * A tiny LatteT2V (D 64, 4 heads, 2 + 2 blocks) at 64x64 (latent 8x8, grid 4x4); its text comes from an
+ * embeddings file (`y` for the prompt, `negative_y` for the unconditional half), as no encoder produces it.
+ */
 function tinyYaml(extra: { family?: "latte-t2v" | "opensora-plan"; frames?: number; size?: number; layout?: string } = {}): string {
   const family = extra.family ?? "latte-t2v";
   const variant = family === "latte-t2v" ? "latte-t2v-tiny" : "opensora-plan-tiny";
@@ -39,7 +46,7 @@ function tinyYaml(extra: { family?: "latte-t2v" | "opensora-plan"; frames?: numb
   return `version: 1
 name: tiny-latte-t2v
 model: { family: ${family}, variant: ${variant}, checkpoint: ckpts/tiny.safetensors }
-conditioning: { prompts: ["a red panda"], negative_prompt: "", text_encoder: t5-v1_1-xxl }
+conditioning: { embeddings: text.safetensors }
 video: { frames: ${extra.frames ?? 4}, height: ${size}, width: ${size} }
 seed: 1
 scheduler: { kind: ddim, steps: 5, guidance: 7.5 }
@@ -134,7 +141,7 @@ describe("Latte-1 blocks", () => {
     // Cross-attention: the query reads x itself (no norm), and its output is added ungated.
     expect(ops[9]).toMatchObject({ x: "x", weight: "transformer_blocks.1.attn2.to_q.weight" });
     expect(ops[9]).not.toHaveProperty("outColumns");
-    expect(ops[10]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", keys: 120, queries: rows / n, heads: 4 });
+    expect(ops[10]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", keys: L, queries: rows / n, heads: 4 });
     expect(ops[11]).toMatchObject({ weight: "transformer_blocks.1.attn2.to_out.0.weight" });
     expect(ops[12]).toMatchObject({ a: "x", b: (ops[11] as { out: string }).out });
     expect(ops[13]).toMatchObject({ shift: { chunk: 3 }, scale: { chunk: 4 } });
@@ -175,18 +182,19 @@ describe("Latte-1 blocks", () => {
   it("projects the caption and every block's attn2 keys and values once, in setup", () => {
     const setup = plan.program.setup;
     expect(setup.filter((o) => o.op === "linear" && o.weight.startsWith("caption_projection"))).toEqual([
-      expect.objectContaining({ x: "text", weight: "caption_projection.linear_1.weight", inFeatures: 4096, outFeatures: D, activation: "gelu_tanh" }),
+      expect.objectContaining({ x: "text", weight: "caption_projection.linear_1.weight", inFeatures: C, outFeatures: D, activation: "gelu_tanh" }),
       expect.objectContaining({ weight: "caption_projection.linear_2.weight", out: "caption", activation: "none" }),
     ]);
     for (const i of [0, 1]) {
       expect(setup.filter((o) => o.op === "linear" && o.weight.startsWith(`transformer_blocks.${i}.attn2`))).toEqual([
-        expect.objectContaining({ x: "caption", weight: `transformer_blocks.${i}.attn2.to_k.weight`, out: `spatial.${i}.cross.kv`, rows: n * 120, outColumns: { offset: 0, stride: 2 * D } }),
+        expect.objectContaining({ x: "caption", weight: `transformer_blocks.${i}.attn2.to_k.weight`, out: `spatial.${i}.cross.kv`, rows: n * L, outColumns: { offset: 0, stride: 2 * D } }),
         expect.objectContaining({ x: "caption", weight: `transformer_blocks.${i}.attn2.to_v.weight`, out: `spatial.${i}.cross.kv`, outColumns: { offset: D, stride: 2 * D } }),
       ]);
     }
-    expect(plan.buffers.find((b) => b.name === "spatial.0.cross.kv")).toMatchObject({ shape: [n * 120, 2 * D], role: "table" });
+    expect(plan.buffers.find((b) => b.name === "spatial.0.cross.kv")).toMatchObject({ shape: [n * L, 2 * D], role: "table" });
     expect(plan.buffers.some((b) => b.name.startsWith("temporal.") && b.name.endsWith(".cross.kv"))).toBe(false);
-    // The negative prompt fills the unconditional half, with the prompt's mask.
+    // The negative prompt's features fill the unconditional half, with the prompt's mask.
+    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([n, L, C]);
     expect(plan.inputs.filter((i) => i.buffer.startsWith("text"))).toEqual([
       { buffer: "text", rows: { first: 0, count: 1 }, source: "text" },
       { buffer: "text.mask", rows: { first: 0, count: 1 }, source: "text-mask" },
@@ -240,9 +248,9 @@ describe("Open-Sora-Plan", () => {
     expect([1, 5, 16, 17, 32, 33, 56].map(openSoraPlanTemporalScale)).toEqual([1, 1, 1, 1, 2, 2, 3]);
   });
 
-  it("runs the Latte-1 blocks with 300 text tokens and adds the table even for one frame", () => {
+  it("runs the Latte-1 blocks on its variant's text tokens and adds the table even for one frame", () => {
     const plan = lowerTiny({ family: "opensora-plan", frames: 1 });
-    expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 300 });
+    expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: L });
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 1, scale: 1 });
     expect(plan.program.step.filter((o) => o.op === "add_rows" && o.table === "pos.temporal")).toHaveLength(1);
     expect(dangling(plan)).toEqual(NO_DANGLING);
@@ -256,6 +264,9 @@ describe("Open-Sora-Plan", () => {
     const table = latteT2V.weights(plan.model.hyper).map((w) => w.name);
     expect(table.filter((name) => reads.get(name) !== 1)).toEqual([]);
     expect(plan.geometry).toMatchObject({ latent: { frames: 17, height: 64, width: 64 }, tokens: { frames: 17, rows: 32, cols: 32 }, batch: 2 });
+    // Open-Sora-Plan's 300 T5 tokens (Latte-1 reads 120), of 4096 channels.
+    expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 300 });
+    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 300, 4096]);
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 17, scale: 1 });
     expect(plan.program.setup.find((o) => o.op === "sincos_2d")).toMatchObject({ rowScale: 1, colScale: 1 });
     expect(dangling(plan)).toEqual(NO_DANGLING);
@@ -274,6 +285,9 @@ describe("the shipped latte-pab pipeline", () => {
     for (const skipped of latteT2V.skippedTensors ?? []) expect(plan.weights.some((w) => w.name === skipped)).toBe(false);
     expect(plan.program.step.filter((o) => o.op === "self_attention")).toHaveLength(56);
     expect(plan.program.setup.find((o) => o.op === "sincos_2d")).toMatchObject({ rows: 32, cols: 32, rowScale: 1, colScale: 1 });
+    // Latte-1's 120 T5 tokens of 4096 channels, for the prompt and the negative prompt.
+    expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 120 });
+    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 120, 4096]);
   });
 
   it("tags PAB's spatial, temporal and cross branches and keeps their outputs in cache buffers", () => {

@@ -29,12 +29,21 @@ function lowerFile(path: string): Plan {
   return lowerPlan(spec, facts);
 }
 
-/** A PixArt Spec: pixart-tiny (D 64, 4 heads, 2 blocks) at 64x64 (a 4x4 grid) unless told otherwise. */
+/** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
+const L = 8;
+const C = 32;
+
+/**
+ * A PixArt Spec: pixart-tiny (D 64, 4 heads, 2 blocks) at 64x64 (a 4x4 grid) unless told otherwise. The official
+ * variants encode a prompt with T5-XXL; the tiny one reads its 32-channel text from an embeddings file.
+ */
 function lowerYaml(extra: { variant?: string; height?: number; width?: number; scheduler?: string; acceleration?: string } = {}): Plan {
+  const variant = extra.variant ?? "pixart-tiny";
+  const conditioning = variant === "pixart-tiny" ? "{ embeddings: text.safetensors }" : '{ prompts: ["a small cactus"], text_encoder: t5-v1_1-xxl }';
   const yaml = `version: 1
 name: pixart-test
-model: { family: pixart, variant: ${extra.variant ?? "pixart-tiny"}, checkpoint: ckpts/pixart.safetensors, dtype: fp16 }
-conditioning: { prompts: ["a small cactus"], text_encoder: t5-v1_1-xxl }
+model: { family: pixart, variant: ${variant}, checkpoint: ckpts/pixart.safetensors, dtype: fp16 }
+conditioning: ${conditioning}
 image: { height: ${extra.height ?? 64}, width: ${extra.width ?? 64} }
 seed: 1
 scheduler: ${extra.scheduler ?? "{ kind: dpm-solver, steps: 20, guidance: 4.5 }"}
@@ -127,7 +136,7 @@ describe("PixArt blocks", () => {
     expect(ops[5]).toMatchObject({ gate: { chunk: 2 } });
     // Cross-attention reads x itself (no norm), and its projection is added without a gate.
     expect(ops[7]).toMatchObject({ x: "x" });
-    expect(ops[8]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", samples: n, queries: 16, keys: 120, heads, headDim });
+    expect(ops[8]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", samples: n, queries: 16, keys: L, heads, headDim });
     expect(ops[10]).toMatchObject({ a: "x", b: (ops[9] as { out: string }).out });
     expect(ops[11]).toMatchObject({ shift: { chunk: 3 }, scale: { chunk: 4 } });
     expect(ops[14]).toMatchObject({ gate: { chunk: 5 } });
@@ -141,7 +150,7 @@ describe("PixArt blocks", () => {
       "linear blocks.0.cross_attn.kv_linear.weight",
       "linear blocks.1.cross_attn.kv_linear.weight",
     ]);
-    expect(plan.program.setup[1]).toMatchObject({ x: "text", rows: n * 120, inFeatures: 4096, activation: "gelu_tanh" });
+    expect(plan.program.setup[1]).toMatchObject({ x: "text", rows: n * L, inFeatures: C, activation: "gelu_tanh" });
     expect(plan.program.setup[4]).toMatchObject({ x: "caption", out: "spatial.1.cross.kv", outFeatures: 2 * D });
   });
 
@@ -173,10 +182,10 @@ describe("PixArt blocks", () => {
   it("declares the stream, text and modulation buffers with their shapes", () => {
     expect(shapeOf(plan, "x")).toEqual([rows, D]);
     expect(shapeOf(plan, "latent")).toEqual([1, 4, 1, 8, 8]);
-    expect(shapeOf(plan, "text")).toEqual([n, 120, 4096]);
-    expect(plan.buffers.find((b) => b.name === "text.mask")).toMatchObject({ shape: [n, 120], dtype: "i32", role: "input" });
-    expect(shapeOf(plan, "caption")).toEqual([n * 120, D]);
-    expect(shapeOf(plan, "spatial.0.cross.kv")).toEqual([n * 120, 2 * D]);
+    expect(shapeOf(plan, "text")).toEqual([n, L, C]);
+    expect(plan.buffers.find((b) => b.name === "text.mask")).toMatchObject({ shape: [n, L], dtype: "i32", role: "input" });
+    expect(shapeOf(plan, "caption")).toEqual([n * L, D]);
+    expect(shapeOf(plan, "spatial.0.cross.kv")).toEqual([n * L, 2 * D]);
     expect(shapeOf(plan, "spatial.0.mod")).toEqual([n, 6, D]);
     expect(shapeOf(plan, "t.t0")).toEqual([n, 6 * D]);
     expect(shapeOf(plan, "final.mod")).toEqual([n, 2, D]);

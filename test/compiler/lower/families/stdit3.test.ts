@@ -23,13 +23,20 @@ function checked(path: string, text: string): { spec: Spec; facts: Facts } {
   return { spec: r.spec!, facts: r.facts! };
 }
 
-/** The tiny STDiT3 (D 64, 4 heads, 2+2 blocks) at 34 frames (10 latent frames) and 64x72 (latent 8x9, grid 4x5). */
+/** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
+const L = 8;
+const C = 32;
+
+/**
+ * The tiny STDiT3 (D 64, 4 heads, 2+2 blocks) at 34 frames (10 latent frames) and 64x72 (latent 8x9, grid 4x5),
+ * its 32-channel text from an embeddings file.
+ */
 function tinyYaml(extra: { layout?: string; world?: number; frames?: number; fps?: number; dtype?: string; pab?: string } = {}): string {
   const fps = extra.fps !== undefined ? `, fps: ${extra.fps}` : "";
   return `version: 1
 name: tiny-stdit3
 model: { family: stdit3, variant: stdit3-tiny, checkpoint: ckpts/tiny.safetensors, dtype: ${extra.dtype ?? "bf16"} }
-conditioning: { prompts: ["a red panda"], text_encoder: t5-v1_1-xxl }
+conditioning: { embeddings: text.safetensors }
 video: { frames: ${extra.frames ?? 34}, height: 64, width: 72${fps} }
 seed: 3
 scheduler: { kind: rflow, steps: 6, guidance: 7.0 }
@@ -122,7 +129,7 @@ describe("STDiT3 blocks", () => {
     expect(ops[1]).toMatchObject({ x: "x", shift: { chunk: 0 }, scale: { chunk: 1 }, eps: 1e-6 });
     expect(ops[2]).toMatchObject({ x: (ops[1] as { out: string }).out, weight: "spatial_blocks.1.attn.qkv.weight", outFeatures: 3 * D });
     expect(ops[5]).toMatchObject({ op: "gate", gate: { chunk: 2 } });
-    expect(ops[8]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", keys: 300, queries: rows / n, heads });
+    expect(ops[8]).toMatchObject({ kv: "spatial.1.cross.kv", mask: "text.mask", keys: L, queries: rows / n, heads });
     expect(ops[14]).toMatchObject({ op: "gate", gate: { chunk: 5 } });
   });
 
@@ -160,7 +167,7 @@ describe("STDiT3 blocks", () => {
       kNorm: { weight: "temporal_blocks.0.attn.k_norm.weight", eps: 1e-6 },
       rope: { theta: 10000 },
     });
-    expect(ops[10]).toMatchObject({ kv: "temporal.0.cross.kv", keys: 300 });
+    expect(ops[10]).toMatchObject({ kv: "temporal.0.cross.kv", keys: L });
   });
 
   it("interleaves s0, t0, s1, t1 and has no temporal sin-cos table", () => {
@@ -178,11 +185,11 @@ describe("STDiT3 blocks", () => {
     const shape = (name: string) => plan.buffers.find((b) => b.name === name)?.shape;
     expect(shape("x")).toEqual([rows, D]);
     expect(shape("latent")).toEqual([1, 4, 10, 8, 9]);
-    expect(shape("text")).toEqual([n, 300, 4096]);
-    expect(shape("text.mask")).toEqual([n, 300]);
-    expect(shape("caption")).toEqual([n * 300, D]);
-    expect(shape("spatial.0.cross.kv")).toEqual([n * 300, 2 * D]);
-    expect(shape("temporal.1.cross.kv")).toEqual([n * 300, 2 * D]);
+    expect(shape("text")).toEqual([n, L, C]);
+    expect(shape("text.mask")).toEqual([n, L]);
+    expect(shape("caption")).toEqual([n * L, D]);
+    expect(shape("spatial.0.cross.kv")).toEqual([n * L, 2 * D]);
+    expect(shape("temporal.1.cross.kv")).toEqual([n * L, 2 * D]);
     expect(shape("temporal.1.mod")).toEqual([n, 6, D]);
     expect(shape("pos.spatial")).toEqual([20, D]);
     expect(shape("model.out")).toEqual([n, 8, 10, 8, 9]);
@@ -336,6 +343,9 @@ describe("pipelines/opensora-v12.yaml", () => {
     expect(new Set(plan.program.step.filter((o) => o.blockKind === "temporal").map((o) => o.block)).size).toBe(28);
     expect(plan.program.setup.filter((o) => o.op === "linear" && o.weight.endsWith("kv_linear.weight"))).toHaveLength(56);
     expect(plan.steps).toHaveLength(30);
+    // Open-Sora 1.2's 300 T5 tokens of 4096 channels, for the prompt and the null caption.
+    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 300, 4096]);
+    expect(blockOps(plan, "temporal", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 300 });
     const reads = weightReads(plan);
     expect(stdit3.weights(plan.model.hyper).filter((w) => reads.get(w.name) !== 1).map((w) => w.name)).toEqual(["y_embedder.y_embedding"]);
     expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });

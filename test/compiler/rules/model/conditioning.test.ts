@@ -171,6 +171,65 @@ describe("TextEncoderRule (OD3309)", () => {
     expect(reports[0]!.message).toContain("reads 1024-channel caption features");
   });
 
+  describe("on the tiny variants, whose 32-channel, 8-token text no encoder produces", () => {
+    const tinyHead = (family: string, variant: string, size: string, scheduler: string) =>
+      dedent(`
+        version: 1
+        name: t
+        model: { family: ${family}, variant: ${variant}, checkpoint: random }
+        ${size}
+        scheduler: ${scheduler}
+      `);
+    const pixartTiny = tinyHead("pixart", "pixart-tiny", "image: { height: 64, width: 64 }", "{ kind: dpm-solver, steps: 20 }");
+    const latteT2VTiny = tinyHead("latte-t2v", "latte-t2v-tiny", "video: { frames: 4, height: 64, width: 64 }", "{ kind: ddim, steps: 5, guidance: 7.5 }");
+
+    it("refuses prompts for T5-XXL and says to give embeddings of the variant's size", () => {
+      const r = validateMarked(pixartTiny + "conditioning:\n  <|prompts|>: [a cat]\n");
+      const [d] = expectCodeAtMarkers(r, "OD3309");
+      expect(d!.severity).toBe("error");
+      expect(d!.message).toBe(
+        "The prompts are encoded by `t5-v1_1-xxl` into 4096 channels per token, but PixArt-α (PixArt-alpha/PixArt-alpha), variant `pixart-tiny`, reads 32-channel caption features.",
+      );
+      expect(d!.hint).toBe(
+        "Replace `prompts` with precomputed features, `conditioning: { embeddings: FILE }`: a safetensors file holding `y` [1, 8, 32] and `mask` [1, 8] of one sample.",
+      );
+    });
+
+    it("underlines an explicit encoder, and nothing but it, on every text family's tiny variant", () => {
+      for (const [family, size] of [
+        ["pixart", "image: { height: 64, width: 64 }"],
+        ["stdit", "video: { frames: 4, height: 64, width: 64 }"],
+        ["stdit3", "video: { frames: 17, height: 64, width: 64 }"],
+        ["latte-t2v", "video: { frames: 4, height: 64, width: 64 }"],
+        ["opensora-plan", "video: { frames: 5, height: 64, width: 64 }"],
+      ] as const) {
+        const head = tinyHead(family, `${family}-tiny`, size, `{ kind: ${family === "stdit3" ? "rflow" : "ddim"}, steps: 5 }`);
+        const r = validateMarked(head + "conditioning: { prompts: [a cat], text_encoder: <|t5-v1_1-xxl|> }\n");
+        const [d] = expectCodeAtMarkers(r, "OD3309");
+        expect(d!.message, family).toContain("reads 32-channel caption features");
+        expect(r.diagnostics.filter((x) => x.severity === "error").map((x) => x.code), family).toEqual(["OD3309"]);
+      }
+    });
+
+    it("accepts their embeddings with no diagnostic at all", () => {
+      expect(validateMarked(pixartTiny + "conditioning: { embeddings: y.safetensors }\n", "/p/t.yaml", { fileExists: () => true }).diagnostics).toEqual([]);
+      expect(validateMarked(latteT2VTiny + "conditioning: { embeddings: y.safetensors }\n", "/p/t.yaml", { fileExists: () => true }).diagnostics).toEqual([]);
+    });
+
+    it("refuses a negative prompt the guidance would encode with T5-XXL next to their embeddings", () => {
+      const r = validateMarked(latteT2VTiny + "conditioning:\n  embeddings: y.safetensors\n  <|negative_prompt|>: blurry\n");
+      const [d] = expectCodeAtMarkers(r, "OD3309");
+      expect(d!.severity).toBe("error");
+      expect(d!.message).toContain("The negative prompt is encoded by `t5-v1_1-xxl` into 4096 channels per token");
+      expect(d!.hint).toBe("Remove `negative_prompt` and store its precomputed features as `negative_y` [1, 8, 32] in the `embeddings` file.");
+    });
+
+    it("leaves a negative prompt next to embeddings alone where the encoder fits (Latte-1 reads 4096 channels)", () => {
+      const r = validateMarked(latteT2VTiny.replace("latte-t2v-tiny", "Latte-1") + "conditioning: { embeddings: y.safetensors, negative_prompt: blurry }\n");
+      expectCodeAtMarkers(r, "OD3309");
+    });
+  });
+
   it("underlines the prompts key when the default encoder does not fit", () => {
     expectRuleAtMarkers(
       TextEncoderRule,

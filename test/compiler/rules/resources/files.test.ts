@@ -71,7 +71,7 @@ describe("InputFilesPresentRule (OD3504)", () => {
     const [emb, noise] = expectCodeAtMarkers(r, "OD3504");
     expect(emb!.severity).toBe("warning");
     expect(emb!.message).toContain("`conditioning.embeddings` names `emb/prompts.safetensors`, which does not exist");
-    expect(emb!.hint).toContain("`y` [B, L, 4096] and `mask` [B, L]");
+    expect(emb!.hint).toContain("`y` [1, L, C] and `mask` [1, L] (the model's text tokens and caption channels)");
     expect(noise!.hint).toBe("Remove `noise` to draw the initial noise from `seed: 0`, or write a safetensors file with the tensor `noise` at that path.");
   });
 
