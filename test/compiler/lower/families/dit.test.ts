@@ -6,27 +6,10 @@
  * variance dropped under DPM-Solver), `dp 2 x cfg 2` from the shipped pipeline, PAB caches, and no dangling
  * buffer in any of these plans.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Facts } from "../../../../compiler/check/facts.js";
-import { lowerPlan } from "../../../../compiler/lower/lower-plan.js";
 import { dit } from "../../../../compiler/models/dit.js";
-import { opBuffers } from "../../../../compiler/plan/op-buffers.js";
-import type { Op } from "../../../../compiler/plan/ops.js";
 import type { Plan } from "../../../../compiler/plan/types.js";
-import type { Spec } from "../../../../compiler/spec/schema.js";
-import { validateText } from "../../../../compiler/validate.js";
-
-function checked(path: string, text: string): { spec: Spec; facts: Facts } {
-  const r = validateText(path, text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  return { spec: r.spec!, facts: r.facts! };
-}
-
-function lowerFile(path: string): Plan {
-  const { spec, facts } = checked(path, readFileSync(path, "utf8"));
-  return lowerPlan(spec, facts);
-}
+import { CLEAN, dangling, label, lowerFile, lowerText, shapeOf, weightReads } from "./plan-checks.js";
 
 /** dit-tiny (D 64, 4 heads, 2 blocks, 10 classes) at 64x64: latent 8x8, a 4x4 token grid, two labels. */
 function lowerTiny(extra: { scheduler?: string; acceleration?: string } = {}): Plan {
@@ -40,59 +23,8 @@ scheduler: ${extra.scheduler ?? "{ kind: iddpm, steps: 10, guidance: 4.0 }"}
 ${extra.acceleration ?? ""}vae: { kind: sd-vae-ft-mse, checkpoint: ckpts/vae.safetensors }
 output: { dir: out, formats: [latents] }
 `;
-  const { spec, facts } = checked("tiny.yaml", yaml);
-  return lowerPlan(spec, facts);
+  return lowerText("tiny.yaml", yaml);
 }
-
-const label = (o: Op): string => (o.op === "linear" ? `linear ${o.weight}` : o.op);
-
-/** Every op's reads that are checkpoint tensors, over setup and step, counted. */
-function weightReads(plan: Plan): Map<string, number> {
-  const table = new Set(dit.weights(plan.model.hyper).map((w) => w.name));
-  const counts = new Map<string, number>();
-  for (const op of [...plan.program.setup, ...plan.program.step]) {
-    for (const name of opBuffers(op).reads) if (table.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/**
- * Names an op reads that are neither a declared buffer nor a checkpoint tensor, declared buffers nothing writes
- * (no op, no input) or nothing reads, and step activations read before the step writes them.
- */
-function dangling(plan: Plan): { undeclared: string[]; unwritten: string[]; unread: string[]; readBeforeWrite: string[] } {
-  const weights = new Set(dit.weights(plan.model.hyper).map((w) => w.name));
-  const declared = new Map(plan.buffers.map((b) => [b.name, b]));
-  const written = new Set(plan.inputs.map((i) => i.buffer));
-  const read = new Set(plan.outputs.map((o) => o.buffer));
-  const undeclared = new Set<string>();
-  const readBeforeWrite = new Set<string>();
-  const stepWritten = new Set<string>();
-  for (const [phase, ops] of [["setup", plan.program.setup], ["step", plan.program.step]] as const) {
-    for (const op of ops) {
-      const { reads, writes } = opBuffers(op);
-      for (const r of reads) {
-        read.add(r);
-        if (!declared.has(r) && !weights.has(r)) undeclared.add(r);
-        if (phase === "step" && declared.get(r)?.role === "activation" && !stepWritten.has(r)) readBeforeWrite.add(r);
-      }
-      for (const w of writes) {
-        written.add(w);
-        if (phase === "step") stepWritten.add(w);
-        if (!declared.has(w)) undeclared.add(w);
-      }
-    }
-  }
-  const names = [...declared.keys()];
-  return {
-    undeclared: [...undeclared],
-    unwritten: names.filter((n) => !written.has(n)),
-    unread: names.filter((n) => !read.has(n)),
-    readBeforeWrite: [...readBeforeWrite],
-  };
-}
-
-const clean = { undeclared: [], unwritten: [], unread: [], readBeforeWrite: [] };
 
 describe("DiT blocks", () => {
   const plan = lowerTiny();
@@ -193,7 +125,7 @@ describe("DiT blocks", () => {
   });
 
   it("leaves no buffer dangling", () => {
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -219,7 +151,7 @@ describe("DiT-XL/2 at 256x256 (pipelines/dit-xl-2.yaml)", () => {
     const solver = plan.program.step.find((o) => o.op === "solver_update");
     expect(solver).toMatchObject({ solver: "ddpm", prediction: "guided", learnedVariance: true, channels: 4, stride: 8, samples: 4, plane: 32 * 32 });
     expect(plan.schedule.guidance).toEqual({ scale: 4, mixed: 3, variance: "cond" });
-    expect(plan.buffers.find((b) => b.name === "guided")?.shape).toEqual([4, 8, 1, 32, 32]);
+    expect(shapeOf(plan, "guided")).toEqual([4, 8, 1, 32, 32]);
     expect(plan.steps).toHaveLength(250);
   });
 
@@ -228,7 +160,7 @@ describe("DiT-XL/2 at 256x256 (pipelines/dit-xl-2.yaml)", () => {
     expect(attention).toHaveLength(28);
     expect(attention[0]).toMatchObject({ batch: 8, seq: 256, heads: 16, headDim: 72 });
     expect(plan.program.step.some((o) => o.op === "all_gather" || o.op === "all_to_all")).toBe(false);
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("is deterministic", () => {
@@ -242,17 +174,17 @@ describe("DiT guidance follows the sampler", () => {
     expect(plan.program.step.find((o) => o.op === "guidance")).toMatchObject({ channels: 8, predictionChannels: 4, mixed: 4, variance: "drop" });
     const solver = plan.program.step.find((o) => o.op === "solver_update");
     expect(solver).toMatchObject({ solver: "dpmpp2m", learnedVariance: false, stride: 4, history: "solver.history" });
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("runs no null-class half without guidance", () => {
     const plan = lowerTiny({ scheduler: "{ kind: iddpm, steps: 10, guidance: 1.0 }" });
     expect(plan.inputs.filter((i) => i.buffer === "labels")).toEqual([{ buffer: "labels", rows: { first: 0, count: 2 }, source: "labels" }]);
-    expect(plan.buffers.find((b) => b.name === "labels")?.shape).toEqual([2]);
+    expect(shapeOf(plan, "labels")).toEqual([2]);
     expect(plan.program.step.some((o) => o.op === "guidance")).toBe(false);
     expect(plan.program.step.find((o) => o.op === "solver_update")).toMatchObject({ prediction: "model.out", learnedVariance: true, stride: 8 });
     expect(plan.schedule.guidance).toBeNull();
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -264,21 +196,21 @@ describe("DiT with dp 2 x cfg 2 (pipelines/dit-xl-2-cfg.yaml)", () => {
     expect(collectives).toEqual([
       expect.objectContaining({ op: "all_gather", axis: "cfg", x: "model.out", out: "model.out.cfg", dims: [1, 2, 8, 64 * 64], dim: 1 }),
     ]);
-    expect(plan.buffers.find((b) => b.name === "model.out")?.shape).toEqual([2, 8, 1, 64, 64]);
-    expect(plan.buffers.find((b) => b.name === "model.out.cfg")?.shape).toEqual([4, 8, 1, 64, 64]);
+    expect(shapeOf(plan, "model.out")).toEqual([2, 8, 1, 64, 64]);
+    expect(shapeOf(plan, "model.out.cfg")).toEqual([4, 8, 1, 64, 64]);
     expect(plan.program.step.find((o) => o.op === "guidance")).toMatchObject({ x: "model.out.cfg", samples: 2, mixed: 3, variance: "cond" });
   });
 
   it("runs each rank's two labels, or their null class on the second cfg rank, sharded over dp", () => {
     expect(plan.geometry).toMatchObject({ samples: 4, batch: 2 });
-    expect(plan.buffers.find((b) => b.name === "labels")?.shape).toEqual([2]);
+    expect(shapeOf(plan, "labels")).toEqual([2]);
     const dp = { samplesShard: { axis: "dp", parts: 2 } };
     expect(plan.inputs.filter((i) => i.buffer === "labels")).toEqual([
       { buffer: "labels", rows: { first: 0, count: 2 }, source: "labels", cfgRank: 0, ...dp },
       { buffer: "labels", rows: { first: 0, count: 2 }, source: "null-labels", cfgRank: 1, ...dp },
     ]);
     expect(plan.inputs.find((i) => i.buffer === "latent")).toEqual({ buffer: "latent", rows: { first: 0, count: 2 }, source: "noise", ...dp });
-    expect(plan.buffers.find((b) => b.name === "x")?.shape).toEqual([2 * 1024, 1152]);
+    expect(shapeOf(plan, "x")).toEqual([2 * 1024, 1152]);
     expect(plan.mesh.groups.cfg).toEqual([
       [0, 1],
       [2, 3],
@@ -290,7 +222,7 @@ describe("DiT with dp 2 x cfg 2 (pipelines/dit-xl-2-cfg.yaml)", () => {
   });
 
   it("leaves no buffer dangling", () => {
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -302,6 +234,6 @@ describe("DiT with PAB", () => {
     expect(tagged[4]).toMatchObject({ out: "cache.spatial.0.attn" });
     expect(plan.buffers.find((b) => b.name === "cache.spatial.0.attn")).toMatchObject({ role: "cache", shape: [64, 64] });
     expect(plan.patterns.some((p) => p.reuse.includes("spatial"))).toBe(true);
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });

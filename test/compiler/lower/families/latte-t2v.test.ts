@@ -7,28 +7,11 @@
  * pipelines read once, DSP 2 on pipelines/latte-pab.yaml (two all-to-alls per temporal block, none around
  * spatial, cross or MLP), Ulysses 2, the PAB branches and caches of latte-pab.yaml, and no dangling buffers.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Facts } from "../../../../compiler/check/facts.js";
 import { openSoraPlanTemporalScale } from "../../../../compiler/lower/families/opensora-plan.js";
-import { lowerPlan } from "../../../../compiler/lower/lower-plan.js";
 import { latteT2V } from "../../../../compiler/models/latte-t2v.js";
-import { opBuffers } from "../../../../compiler/plan/op-buffers.js";
-import type { Op } from "../../../../compiler/plan/ops.js";
 import type { Plan } from "../../../../compiler/plan/types.js";
-import type { Spec } from "../../../../compiler/spec/schema.js";
-import { validateText } from "../../../../compiler/validate.js";
-
-function checked(path: string, text: string): { spec: Spec; facts: Facts } {
-  const r = validateText(path, text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  return { spec: r.spec!, facts: r.facts! };
-}
-
-function lowerText(path: string, text: string): Plan {
-  const { spec, facts } = checked(path, text);
-  return lowerPlan(spec, facts);
-}
+import { allOps, blockOps, CLEAN, dangling, lowerText, repoText, shapeOf, weightReads } from "./plan-checks.js";
 
 /** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
 const L = 8;
@@ -56,42 +39,6 @@ output: { dir: out, formats: [latents] }
 }
 
 const lowerTiny = (extra: Parameters<typeof tinyYaml>[0] = {}): Plan => lowerText("tiny.yaml", tinyYaml(extra));
-
-const blockOps = (plan: Plan, kind: "spatial" | "temporal", index: number): Op[] =>
-  plan.program.step.filter((o) => o.blockKind === kind && o.block === index);
-
-const allOps = (plan: Plan): Op[] => [...plan.program.setup, ...plan.program.step];
-
-/** How often each checkpoint tensor is read, over setup and step. */
-function weightReads(plan: Plan): Map<string, number> {
-  const table = new Set(latteT2V.weights(plan.model.hyper).map((w) => w.name));
-  const counts = new Map<string, number>();
-  for (const op of allOps(plan)) for (const name of opBuffers(op).reads) if (table.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return counts;
-}
-
-/** Buffers nothing writes (no op, no input), nothing reads (no op, not an output), or that no one declared. */
-function dangling(plan: Plan): { unwritten: string[]; unread: string[]; undeclared: string[] } {
-  const weights = new Set(latteT2V.weights(plan.model.hyper).map((w) => w.name));
-  const declared = new Set(plan.buffers.map((b) => b.name));
-  const written = new Set(plan.inputs.map((i) => i.buffer));
-  const read = new Set(plan.outputs.map((o) => o.buffer));
-  const undeclared = new Set<string>();
-  for (const op of allOps(plan)) {
-    const { reads, writes } = opBuffers(op);
-    for (const r of reads) {
-      read.add(r);
-      if (!declared.has(r) && !weights.has(r)) undeclared.add(r);
-    }
-    for (const w of writes) {
-      written.add(w);
-      if (!declared.has(w)) undeclared.add(w);
-    }
-  }
-  return { unwritten: [...declared].filter((n) => !written.has(n)), unread: [...declared].filter((n) => !read.has(n)), undeclared: [...undeclared] };
-}
-
-const NO_DANGLING = { unwritten: [], unread: [], undeclared: [] };
 
 describe("Latte-1 blocks", () => {
   const plan = lowerTiny();
@@ -134,7 +81,7 @@ describe("Latte-1 blocks", () => {
         outColumns: { offset: s * D, stride: 3 * D },
       }),
     );
-    expect(plan.buffers.find((b) => b.name === "spatial.1.attn.qkv")?.shape).toEqual([rows, 3 * D]);
+    expect(shapeOf(plan, "spatial.1.attn.qkv")).toEqual([rows, 3 * D]);
     expect(ops[5]).toMatchObject({ qkv: "spatial.1.attn.qkv", batch: n * 4, seq: 16, heads: 4, headDim: 16, scale: 1 / 4 });
     expect(ops[6]).toMatchObject({ weight: "transformer_blocks.1.attn1.to_out.0.weight" });
     expect(ops[7]).toMatchObject({ gate: { chunk: 2 } });
@@ -194,7 +141,7 @@ describe("Latte-1 blocks", () => {
     expect(plan.buffers.find((b) => b.name === "spatial.0.cross.kv")).toMatchObject({ shape: [n * L, 2 * D], role: "table" });
     expect(plan.buffers.some((b) => b.name.startsWith("temporal.") && b.name.endsWith(".cross.kv"))).toBe(false);
     // The negative prompt's features fill the unconditional half, with the prompt's mask.
-    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([n, L, C]);
+    expect(shapeOf(plan, "text")).toEqual([n, L, C]);
     expect(plan.inputs.filter((i) => i.buffer.startsWith("text"))).toEqual([
       { buffer: "text", rows: { first: 0, count: 1 }, source: "text" },
       { buffer: "text.mask", rows: { first: 0, count: 1 }, source: "text-mask" },
@@ -235,11 +182,11 @@ describe("Latte-1 blocks", () => {
   it("skips the temporal table for a single frame, as diffusers' Latte-1 does", () => {
     const single = lowerTiny({ frames: 1 });
     expect(allOps(single).some((o) => o.op === "sincos_1d" || (o.op === "add_rows" && o.table === "pos.temporal"))).toBe(false);
-    expect(dangling(single)).toEqual(NO_DANGLING);
+    expect(dangling(single)).toEqual(CLEAN);
   });
 
   it("leaves no buffer dangling", () => {
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -253,10 +200,10 @@ describe("Open-Sora-Plan", () => {
     expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: L });
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 1, scale: 1 });
     expect(plan.program.step.filter((o) => o.op === "add_rows" && o.table === "pos.temporal")).toHaveLength(1);
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
-  const text = readFileSync("pipelines/opensora-plan-pab.yaml", "utf8");
+  const text = repoText("pipelines/opensora-plan-pab.yaml");
   const plan = lowerText("pipelines/opensora-plan-pab.yaml", text);
 
   it("reads every tensor of the shipped v1.1 65x512x512 checkpoint once, on 17 x 32x32 tokens", () => {
@@ -266,15 +213,15 @@ describe("Open-Sora-Plan", () => {
     expect(plan.geometry).toMatchObject({ latent: { frames: 17, height: 64, width: 64 }, tokens: { frames: 17, rows: 32, cols: 32 }, batch: 2 });
     // Open-Sora-Plan's 300 T5 tokens (Latte-1 reads 120), of 4096 channels.
     expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 300 });
-    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 300, 4096]);
+    expect(shapeOf(plan, "text")).toEqual([2, 300, 4096]);
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 17, scale: 1 });
     expect(plan.program.setup.find((o) => o.op === "sincos_2d")).toMatchObject({ rowScale: 1, colScale: 1 });
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
 describe("the shipped latte-pab pipeline", () => {
-  const text = readFileSync("pipelines/latte-pab.yaml", "utf8");
+  const text = repoText("pipelines/latte-pab.yaml");
   const plan = lowerText("pipelines/latte-pab.yaml", text);
 
   it("reads every checkpoint tensor exactly once, the skipped null caption never", () => {
@@ -287,7 +234,7 @@ describe("the shipped latte-pab pipeline", () => {
     expect(plan.program.setup.find((o) => o.op === "sincos_2d")).toMatchObject({ rows: 32, cols: 32, rowScale: 1, colScale: 1 });
     // Latte-1's 120 T5 tokens of 4096 channels, for the prompt and the negative prompt.
     expect(blockOps(plan, "spatial", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 120 });
-    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 120, 4096]);
+    expect(shapeOf(plan, "text")).toEqual([2, 120, 4096]);
   });
 
   it("tags PAB's spatial, temporal and cross branches and keeps their outputs in cache buffers", () => {
@@ -324,12 +271,12 @@ describe("the shipped latte-pab pipeline", () => {
     const reused = new Set(plan.patterns.flatMap((p) => p.reuse));
     expect([...reused].sort()).toEqual(["cross", "spatial", "temporal"]);
     expect(plan.steps).toHaveLength(50);
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
 describe("Latte-1 under DSP 2 (latte-pab.yaml on two GPUs)", () => {
-  const text = readFileSync("pipelines/latte-pab.yaml", "utf8").replace("vae:", 'parallel: { world: 2, layout: "dsp 2" }\nvae:');
+  const text = repoText("pipelines/latte-pab.yaml").replace("vae:", 'parallel: { world: 2, layout: "dsp 2" }\nvae:');
   const plan = lowerText("latte-pab-dsp.yaml", text);
   const D = 1152;
   const n = 2;
@@ -352,10 +299,10 @@ describe("Latte-1 under DSP 2 (latte-pab.yaml on two GPUs)", () => {
     expect(blockOps(plan, "spatial", 0).find((o) => o.op === "self_attention")).toMatchObject({ batch: n * 8, seq: 1024 });
     expect(blockOps(plan, "temporal", 0).find((o) => o.op === "self_attention")).toMatchObject({ batch: n * 512, seq: 16 });
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 16, shard: { axis: "dsp", parts: 2 } });
-    expect(plan.buffers.find((b) => b.name === "pos.temporal")?.shape).toEqual([8, D]);
+    expect(shapeOf(plan, "pos.temporal")).toEqual([8, D]);
     expect(plan.program.step.find((o) => o.op === "patch_embed")).toMatchObject({ shard: { axis: "dsp", parts: 2, dim: "frames" } });
-    expect(plan.buffers.find((b) => b.name === "cache.spatial.0.attn")?.shape).toEqual([n * 8 * 1024, D]);
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(shapeOf(plan, "cache.spatial.0.attn")).toEqual([n * 8 * 1024, D]);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -373,6 +320,6 @@ describe("Latte-1 under Ulysses 2", () => {
     expect(blockOps(plan, "spatial", 0).find((o) => o.op === "self_attention")).toMatchObject({ seq: 16, heads: 2 });
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).not.toHaveProperty("shard");
     expect(plan.program.step.find((o) => o.op === "add_rows" && o.table === "pos.temporal")).toMatchObject({ period: 4, repeat: 8 });
-    expect(dangling(plan)).toEqual(NO_DANGLING);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });

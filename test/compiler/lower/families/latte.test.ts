@@ -6,22 +6,10 @@
  * of the shipped UCF101 pipeline read once, and DSP 2 (two all-to-alls per temporal block, none elsewhere, the
  * rank's run of the temporal table), with no buffer left dangling.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Facts } from "../../../../compiler/check/facts.js";
-import { lowerPlan } from "../../../../compiler/lower/lower-plan.js";
 import { latte } from "../../../../compiler/models/latte.js";
-import { opBuffers } from "../../../../compiler/plan/op-buffers.js";
-import type { Op } from "../../../../compiler/plan/ops.js";
 import type { Plan } from "../../../../compiler/plan/types.js";
-import type { Spec } from "../../../../compiler/spec/schema.js";
-import { validateText } from "../../../../compiler/validate.js";
-
-function checked(path: string, text: string): { spec: Spec; facts: Facts } {
-  const r = validateText(path, text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  return { spec: r.spec!, facts: r.facts! };
-}
+import { blockOps, CLEAN, dangling, lowerFile, lowerText, shapeOf, weightReads } from "./plan-checks.js";
 
 /** The tiny Latte (D 64, 4 heads, 2 spatial + 2 temporal blocks) at 4 frames of 64x64 (latent 8x8, grid 4x4). */
 function tinyYaml(extra: { variant?: string; conditioning?: string; layout?: string; guidance?: number } = {}): string {
@@ -38,42 +26,7 @@ output: { dir: out, formats: [latents] }
 }
 
 function lowerTiny(extra: Parameters<typeof tinyYaml>[0] = {}): Plan {
-  const { spec, facts } = checked("tiny.yaml", tinyYaml(extra));
-  return lowerPlan(spec, facts);
-}
-
-const blockOps = (plan: Plan, kind: "spatial" | "temporal", index: number): Op[] =>
-  plan.program.step.filter((o) => o.blockKind === kind && o.block === index);
-
-const allOps = (plan: Plan): Op[] => [...plan.program.setup, ...plan.program.step];
-
-/** How often each checkpoint tensor is read, over setup and step. */
-function weightReads(plan: Plan): Map<string, number> {
-  const table = new Set(latte.weights(plan.model.hyper).map((w) => w.name));
-  const counts = new Map<string, number>();
-  for (const op of allOps(plan)) for (const name of opBuffers(op).reads) if (table.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return counts;
-}
-
-/** Buffers nothing writes (no op, no input), nothing reads (no op, not an output), or that no one declared. */
-function dangling(plan: Plan): { unwritten: string[]; unread: string[]; undeclared: string[] } {
-  const weights = new Set(latte.weights(plan.model.hyper).map((w) => w.name));
-  const declared = new Set(plan.buffers.map((b) => b.name));
-  const written = new Set(plan.inputs.map((i) => i.buffer));
-  const read = new Set(plan.outputs.map((o) => o.buffer));
-  const undeclared = new Set<string>();
-  for (const op of allOps(plan)) {
-    const { reads, writes } = opBuffers(op);
-    for (const r of reads) {
-      read.add(r);
-      if (!declared.has(r) && !weights.has(r)) undeclared.add(r);
-    }
-    for (const w of writes) {
-      written.add(w);
-      if (!declared.has(w)) undeclared.add(w);
-    }
-  }
-  return { unwritten: [...declared].filter((n) => !written.has(n)), unread: [...declared].filter((n) => !read.has(n)), undeclared: [...undeclared] };
+  return lowerText("tiny.yaml", tinyYaml(extra));
 }
 
 describe("Latte blocks", () => {
@@ -171,19 +124,18 @@ describe("Latte blocks", () => {
   });
 
   it("keeps the shared [B, C, T, H, W] latent and reads the per-frame Conv2d patch weight", () => {
-    const shape = (name: string) => plan.buffers.find((b) => b.name === name)?.shape;
-    expect(shape("latent")).toEqual([1, 4, 4, 8, 8]);
-    expect(shape("x")).toEqual([rows, D]);
-    expect(shape("spatial.0.mod")).toEqual([n, 6, D]);
-    expect(shape("final.mod")).toEqual([n, 2, D]);
-    expect(shape("pos.temporal")).toEqual([4, D]);
-    expect(shape("model.out")).toEqual([n, 8, 4, 8, 8]);
+    expect(shapeOf(plan, "latent")).toEqual([1, 4, 4, 8, 8]);
+    expect(shapeOf(plan, "x")).toEqual([rows, D]);
+    expect(shapeOf(plan, "spatial.0.mod")).toEqual([n, 6, D]);
+    expect(shapeOf(plan, "final.mod")).toEqual([n, 2, D]);
+    expect(shapeOf(plan, "pos.temporal")).toEqual([4, D]);
+    expect(shapeOf(plan, "model.out")).toEqual([n, 8, 4, 8, 8]);
     expect(plan.weights.find((w) => w.name === "x_embedder.proj.weight")?.shape).toEqual([D, 4, 2, 2]);
     expect(plan.program.step.find((o) => o.op === "patch_embed")).toMatchObject({ patch: { t: 1, h: 2, w: 2 }, grid: { frames: 4, rows: 4, cols: 4 } });
   });
 
   it("leaves no buffer dangling", () => {
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -194,7 +146,7 @@ describe("Latte conditioning", () => {
     expect(plan.program.step.some((o) => o.op === "embedding" || o.op === "guidance")).toBe(false);
     expect(plan.program.step.find((o) => o.op === "silu")).toMatchObject({ x: "t.emb", out: "c.silu" });
     expect(plan.weights.some((w) => w.name.startsWith("y_embedder"))).toBe(false);
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("gives a class checkpoint run without labels the null class", () => {
@@ -213,9 +165,7 @@ describe("Latte conditioning", () => {
 });
 
 describe("the shipped Latte UCF101 pipeline", () => {
-  const text = readFileSync("pipelines/latte-ucf101.yaml", "utf8");
-  const { spec, facts } = checked("pipelines/latte-ucf101.yaml", text);
-  const plan = lowerPlan(spec, facts);
+  const plan = lowerFile("pipelines/latte-ucf101.yaml");
 
   it("reads every checkpoint tensor exactly once, 14 + 14 blocks from one alternating list", () => {
     const reads = weightReads(plan);
@@ -232,7 +182,7 @@ describe("the shipped Latte UCF101 pipeline", () => {
     expect(plan.geometry).toMatchObject({ latent: { channels: 4, frames: 16, height: 32, width: 32 }, tokens: { frames: 16, rows: 16, cols: 16 }, samples: 2, batch: 4 });
     expect(plan.steps).toHaveLength(250);
     expect(plan.schedule.guidance).toEqual({ scale: 7, mixed: 4, variance: "cond" });
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -256,8 +206,8 @@ describe("Latte under DSP 2", () => {
 
   it("adds the rank's run of the temporal table to its frames", () => {
     expect(plan.program.setup.find((o) => o.op === "sincos_1d")).toMatchObject({ count: 4, first: 0, scale: 1, shard: { axis: "dsp", parts: 2 } });
-    expect(plan.buffers.find((b) => b.name === "pos.temporal")?.shape).toEqual([2, D]);
+    expect(shapeOf(plan, "pos.temporal")).toEqual([2, D]);
     expect(plan.program.step.find((o) => o.op === "add_rows" && o.table === "pos.temporal")).toMatchObject({ rows: n * 2 * 16, period: 2, repeat: 16 });
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });

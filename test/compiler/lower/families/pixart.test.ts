@@ -6,28 +6,11 @@
  * (`ring 2 x ulysses 2`, pipelines/pixart-usp.yaml) with its all-to-alls, ring attention and dividing shapes,
  * PAB caches, and no dangling buffer in any of these plans.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Facts } from "../../../../compiler/check/facts.js";
 import { pixartPositionScales, pixartSizeInputs } from "../../../../compiler/lower/families/pixart.js";
-import { lowerPlan } from "../../../../compiler/lower/lower-plan.js";
 import { pixart } from "../../../../compiler/models/pixart.js";
-import { opBuffers } from "../../../../compiler/plan/op-buffers.js";
-import type { Op } from "../../../../compiler/plan/ops.js";
 import type { Plan } from "../../../../compiler/plan/types.js";
-import type { Spec } from "../../../../compiler/spec/schema.js";
-import { validateText } from "../../../../compiler/validate.js";
-
-function checked(path: string, text: string): { spec: Spec; facts: Facts } {
-  const r = validateText(path, text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  return { spec: r.spec!, facts: r.facts! };
-}
-
-function lowerFile(path: string): Plan {
-  const { spec, facts } = checked(path, readFileSync(path, "utf8"));
-  return lowerPlan(spec, facts);
-}
+import { CLEAN, dangling, label, lowerFile, lowerText, shapeOf, weightReads } from "./plan-checks.js";
 
 /** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
 const L = 8;
@@ -50,59 +33,8 @@ scheduler: ${extra.scheduler ?? "{ kind: dpm-solver, steps: 20, guidance: 4.5 }"
 ${extra.acceleration ?? ""}vae: { kind: sd-vae-ft-ema, checkpoint: ckpts/vae.safetensors }
 output: { dir: out, formats: [latents] }
 `;
-  const { spec, facts } = checked("pixart.yaml", yaml);
-  return lowerPlan(spec, facts);
+  return lowerText("pixart.yaml", yaml);
 }
-
-const label = (o: Op): string => (o.op === "linear" ? `linear ${o.weight}` : o.op);
-const shapeOf = (plan: Plan, name: string) => plan.buffers.find((b) => b.name === name)?.shape;
-
-function weightReads(plan: Plan): Map<string, number> {
-  const table = new Set(pixart.weights(plan.model.hyper).map((w) => w.name));
-  const counts = new Map<string, number>();
-  for (const op of [...plan.program.setup, ...plan.program.step]) {
-    for (const name of opBuffers(op).reads) if (table.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/**
- * Names an op reads that are neither a declared buffer nor a checkpoint tensor, declared buffers nothing writes
- * (no op, no input) or nothing reads, and step activations read before the step writes them.
- */
-function dangling(plan: Plan): { undeclared: string[]; unwritten: string[]; unread: string[]; readBeforeWrite: string[] } {
-  const weights = new Set(pixart.weights(plan.model.hyper).map((w) => w.name));
-  const declared = new Map(plan.buffers.map((b) => [b.name, b]));
-  const written = new Set(plan.inputs.map((i) => i.buffer));
-  const read = new Set(plan.outputs.map((o) => o.buffer));
-  const undeclared = new Set<string>();
-  const readBeforeWrite = new Set<string>();
-  const stepWritten = new Set<string>();
-  for (const [phase, ops] of [["setup", plan.program.setup], ["step", plan.program.step]] as const) {
-    for (const op of ops) {
-      const { reads, writes } = opBuffers(op);
-      for (const r of reads) {
-        read.add(r);
-        if (!declared.has(r) && !weights.has(r)) undeclared.add(r);
-        if (phase === "step" && declared.get(r)?.role === "activation" && !stepWritten.has(r)) readBeforeWrite.add(r);
-      }
-      for (const w of writes) {
-        written.add(w);
-        if (phase === "step") stepWritten.add(w);
-        if (!declared.has(w)) undeclared.add(w);
-      }
-    }
-  }
-  const names = [...declared.keys()];
-  return {
-    undeclared: [...undeclared],
-    unwritten: names.filter((n) => !written.has(n)),
-    unread: names.filter((n) => !read.has(n)),
-    readBeforeWrite: [...readBeforeWrite],
-  };
-}
-
-const clean = { undeclared: [], unwritten: [], unread: [], readBeforeWrite: [] };
 
 describe("PixArt blocks", () => {
   const plan = lowerYaml();
@@ -205,7 +137,7 @@ describe("PixArt blocks", () => {
   });
 
   it("leaves no buffer dangling", () => {
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -245,14 +177,14 @@ describe("PixArt-XL/2 at 512x512", () => {
     expect(plan.inputs.some((i) => i.source === "null-text")).toBe(true);
     expect(table.some((w) => w.name.startsWith("csize_embedder") || w.name.startsWith("ar_embedder"))).toBe(false);
     expect(pixart.skippedTensors).toEqual(["pos_embed"]);
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("guides 3 channels and keeps the conditional variance on the IDDPM path", () => {
     const iddpm = lowerYaml({ variant: "PixArt-XL/2", height: 512, width: 512, scheduler: "{ kind: iddpm, steps: 100, guidance: 4.5 }" });
     expect(iddpm.program.step.find((o) => o.op === "guidance")).toMatchObject({ channels: 8, predictionChannels: 4, mixed: 3, variance: "cond" });
     expect(iddpm.program.step.find((o) => o.op === "solver_update")).toMatchObject({ solver: "ddpm", learnedVariance: true, stride: 8 });
-    expect(dangling(iddpm)).toEqual(clean);
+    expect(dangling(iddpm)).toEqual(CLEAN);
   });
 });
 
@@ -307,7 +239,7 @@ describe("PixArt-MS size embedders", () => {
     expect(step.find((o) => o.op === "modulation" && o.table === "final_layer.scale_shift_table")).toMatchObject({ source: "t.emb" });
     // 1024-MS positions at 768x1344 (grid 48x84).
     expect(plan.program.setup[0]).toMatchObject({ op: "sincos_2d", rows: 48, cols: 84, rowScale: 64 / 48 / 2, colScale: 64 / 84 / 2 });
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -370,7 +302,7 @@ describe("PixArt-MS with USP, ring 2 x ulysses 2 (pipelines/pixart-usp.yaml)", (
     expect(reads.get("csize_embedder.mlp.0.weight")).toBe(1);
     expect(reads.get("ar_embedder.mlp.2.bias")).toBe(1);
     expect(plan.program.setup.find((o) => o.op === "constant" && o.out === "size.ar")).toMatchObject({ values: [1] });
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
@@ -393,6 +325,6 @@ describe("PixArt with PAB", () => {
     expect(plan.buffers.find((b) => b.name === "cache.spatial.0.attn")).toMatchObject({ role: "cache", shape: [32, 64] });
     expect(plan.buffers.find((b) => b.name === "cache.spatial.0.cross")).toMatchObject({ role: "cache", shape: [32, 64] });
     expect(plan.patterns.some((p) => p.reuse.includes("cross"))).toBe(true);
-    expect(dangling(plan)).toEqual(clean);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });

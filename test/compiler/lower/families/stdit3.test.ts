@@ -5,23 +5,11 @@
  * once, the shipped opensora-v12 pipeline with its PAB caches, guidance over the 4 velocity channels, and the
  * collectives under `dsp 2` and `ulysses 2`, with no buffer left dangling.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Facts } from "../../../../compiler/check/facts.js";
 import { stdit3Fps, stdit3PositionScales } from "../../../../compiler/lower/families/stdit3.js";
-import { lowerPlan } from "../../../../compiler/lower/lower-plan.js";
 import { stdit3 } from "../../../../compiler/models/stdit3.js";
-import { opBuffers } from "../../../../compiler/plan/op-buffers.js";
-import type { Op } from "../../../../compiler/plan/ops.js";
 import type { Plan } from "../../../../compiler/plan/types.js";
-import type { Spec } from "../../../../compiler/spec/schema.js";
-import { validateText } from "../../../../compiler/validate.js";
-
-function checked(path: string, text: string): { spec: Spec; facts: Facts } {
-  const r = validateText(path, text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  return { spec: r.spec!, facts: r.facts! };
-}
+import { allOps, blockOps, CLEAN, dangling, lowerFile, lowerText, shapeOf, weightReads } from "./plan-checks.js";
 
 /** The tiny variants' text (compiler/models/common.ts TINY_TEXT): 8 tokens of 32 channels. */
 const L = 8;
@@ -46,46 +34,7 @@ output: { dir: out, formats: [latents] }
 }
 
 function lowerTiny(extra: Parameters<typeof tinyYaml>[0] = {}): Plan {
-  const { spec, facts } = checked("tiny.yaml", tinyYaml(extra));
-  return lowerPlan(spec, facts);
-}
-
-const blockOps = (plan: Plan, kind: "spatial" | "temporal", index: number): Op[] =>
-  plan.program.step.filter((o) => o.blockKind === kind && o.block === index);
-
-/** Every op's buffer reads that are checkpoint tensors, over setup and step, counted. */
-function weightReads(plan: Plan): Map<string, number> {
-  const table = new Set(stdit3.weights(plan.model.hyper).map((w) => w.name));
-  const counts = new Map<string, number>();
-  for (const op of [...plan.program.setup, ...plan.program.step]) {
-    for (const name of opBuffers(op).reads) if (table.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/** Buffers nothing writes (no op, no input) or nothing reads (no op, not an output), and names no one declared. */
-function dangling(plan: Plan): { unwritten: string[]; unread: string[]; undeclared: string[] } {
-  const weights = new Set(stdit3.weights(plan.model.hyper).map((w) => w.name));
-  const declared = new Set(plan.buffers.map((b) => b.name));
-  const written = new Set(plan.inputs.map((i) => i.buffer));
-  const read = new Set(plan.outputs.map((o) => o.buffer));
-  const undeclared = new Set<string>();
-  for (const op of [...plan.program.setup, ...plan.program.step]) {
-    const { reads, writes } = opBuffers(op);
-    for (const r of reads) {
-      read.add(r);
-      if (!declared.has(r) && !weights.has(r)) undeclared.add(r);
-    }
-    for (const w of writes) {
-      written.add(w);
-      if (!declared.has(w)) undeclared.add(w);
-    }
-  }
-  return {
-    unwritten: [...declared].filter((n) => !written.has(n)),
-    unread: [...declared].filter((n) => !read.has(n)),
-    undeclared: [...undeclared],
-  };
+  return lowerText("tiny.yaml", tinyYaml(extra));
 }
 
 describe("STDiT3 blocks", () => {
@@ -177,22 +126,21 @@ describe("STDiT3 blocks", () => {
       if (key && order[order.length - 1] !== key) order.push(key);
     }
     expect(order).toEqual(["s0", "t0", "s1", "t1"]);
-    expect([...plan.program.setup, ...plan.program.step].some((o) => o.op === "sincos_1d")).toBe(false);
+    expect(allOps(plan).some((o) => o.op === "sincos_1d")).toBe(false);
     expect(plan.program.step.filter((o) => o.op === "add_rows" && o.table === "pos.spatial")).toHaveLength(1);
   });
 
   it("declares the shapes of the stream, the text, the cross kv and the padded grid", () => {
-    const shape = (name: string) => plan.buffers.find((b) => b.name === name)?.shape;
-    expect(shape("x")).toEqual([rows, D]);
-    expect(shape("latent")).toEqual([1, 4, 10, 8, 9]);
-    expect(shape("text")).toEqual([n, L, C]);
-    expect(shape("text.mask")).toEqual([n, L]);
-    expect(shape("caption")).toEqual([n * L, D]);
-    expect(shape("spatial.0.cross.kv")).toEqual([n * L, 2 * D]);
-    expect(shape("temporal.1.cross.kv")).toEqual([n * L, 2 * D]);
-    expect(shape("temporal.1.mod")).toEqual([n, 6, D]);
-    expect(shape("pos.spatial")).toEqual([20, D]);
-    expect(shape("model.out")).toEqual([n, 8, 10, 8, 9]);
+    expect(shapeOf(plan, "x")).toEqual([rows, D]);
+    expect(shapeOf(plan, "latent")).toEqual([1, 4, 10, 8, 9]);
+    expect(shapeOf(plan, "text")).toEqual([n, L, C]);
+    expect(shapeOf(plan, "text.mask")).toEqual([n, L]);
+    expect(shapeOf(plan, "caption")).toEqual([n * L, D]);
+    expect(shapeOf(plan, "spatial.0.cross.kv")).toEqual([n * L, 2 * D]);
+    expect(shapeOf(plan, "temporal.1.cross.kv")).toEqual([n * L, 2 * D]);
+    expect(shapeOf(plan, "temporal.1.mod")).toEqual([n, 6, D]);
+    expect(shapeOf(plan, "pos.spatial")).toEqual([20, D]);
+    expect(shapeOf(plan, "model.out")).toEqual([n, 8, 10, 8, 9]);
     const embed = plan.program.step.find((o) => o.op === "patch_embed");
     expect(embed).toMatchObject({ latent: { frames: 10, height: 8, width: 9 }, grid: { frames: 10, rows: 4, cols: 5 }, patch: { t: 1, h: 2, w: 2 } });
     expect(embed).toMatchObject({ weight: "x_embedder.proj.weight", samples: n, inputSamples: 1 });
@@ -249,7 +197,7 @@ describe("STDiT3 blocks", () => {
   });
 
   it("leaves no buffer dangling and lowers deterministically", () => {
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
     expect(lowerTiny().hash).toBe(plan.hash);
     expect(Object.isFrozen(plan.program.step[0])).toBe(true);
   });
@@ -306,8 +254,8 @@ describe("STDiT3 under sequence parallelism", () => {
     expect(temporal).toMatchObject({ batch: 2 * 10, seq: 10, rope: { theta: 10000 } });
     expect(plan.program.step.find((o) => o.op === "patch_embed")).toMatchObject({ shard: { axis: "dsp", parts: 2, dim: "frames" } });
     expect(plan.program.step.filter((o) => o.op === "all_gather")).toMatchObject([{ axis: "dsp", dim: 1 }]);
-    expect(plan.buffers.find((b) => b.name === "x")?.shape).toEqual([2 * 5 * 20, 64]);
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(shapeOf(plan, "x")).toEqual([2 * 5 * 20, 64]);
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("ulysses 2: two all-to-alls around each spatial attention, none in temporal blocks", () => {
@@ -324,31 +272,29 @@ describe("STDiT3 under sequence parallelism", () => {
     const temporal = blockOps(plan, "temporal", 1).find((o) => o.op === "self_attention");
     expect(temporal).toMatchObject({ batch: 2 * 10, seq: 10, heads: 4 });
     expect(plan.program.setup.find((o) => o.op === "sincos_2d")).toMatchObject({ shard: { axis: "ulysses", parts: 2 } });
-    expect(plan.buffers.find((b) => b.name === "pos.spatial")?.shape).toEqual([10, 64]);
+    expect(shapeOf(plan, "pos.spatial")).toEqual([10, 64]);
     expect(plan.program.step.filter((o) => o.op === "all_gather")).toMatchObject([{ axis: "ulysses", dim: 2 }]);
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 });
 
 describe("pipelines/opensora-v12.yaml", () => {
-  const path = new URL("../../../../pipelines/opensora-v12.yaml", import.meta.url);
-  const { spec, facts } = checked("pipelines/opensora-v12.yaml", readFileSync(path, "utf8"));
-  const plan = lowerPlan(spec, facts);
+  const plan = lowerFile("pipelines/opensora-v12.yaml");
 
   it("lowers STDiT3-XL/2 at 51x720x1280 with 28 + 28 blocks", () => {
     expect(plan.model.family).toBe("stdit3");
     expect(plan.geometry.tokens).toEqual({ frames: 15, rows: 45, cols: 80 });
-    expect(plan.buffers.find((b) => b.name === "x")?.shape).toEqual([2 * 15 * 3600, 1152]);
+    expect(shapeOf(plan, "x")).toEqual([2 * 15 * 3600, 1152]);
     expect(new Set(plan.program.step.filter((o) => o.blockKind === "spatial").map((o) => o.block)).size).toBe(28);
     expect(new Set(plan.program.step.filter((o) => o.blockKind === "temporal").map((o) => o.block)).size).toBe(28);
     expect(plan.program.setup.filter((o) => o.op === "linear" && o.weight.endsWith("kv_linear.weight"))).toHaveLength(56);
     expect(plan.steps).toHaveLength(30);
     // Open-Sora 1.2's 300 T5 tokens of 4096 channels, for the prompt and the null caption.
-    expect(plan.buffers.find((b) => b.name === "text")?.shape).toEqual([2, 300, 4096]);
+    expect(shapeOf(plan, "text")).toEqual([2, 300, 4096]);
     expect(blockOps(plan, "temporal", 0).find((o) => o.op === "cross_attention")).toMatchObject({ keys: 300 });
     const reads = weightReads(plan);
     expect(stdit3.weights(plan.model.hyper).filter((w) => reads.get(w.name) !== 1).map((w) => w.name)).toEqual(["y_embedder.y_embedding"]);
-    expect(dangling(plan)).toEqual({ unwritten: [], unread: [], undeclared: [] });
+    expect(dangling(plan)).toEqual(CLEAN);
   });
 
   it("carries the PAB patterns and caches the cross-attention of both block kinds", () => {
