@@ -3,7 +3,7 @@
  * architecture and tensor names, over a CausalVAE with 4x temporal compression and 300 T5 tokens (models.md §6).
  */
 import { resolveHyper, sdVaeGeometry, TINY_TEXT } from "./common.js";
-import { latteT2VSkippedTensors, latteT2VWeights } from "./latte-t2v.js";
+import { latteT2V } from "./latte-t2v.js";
 import type { ModelFamily } from "./types.js";
 
 const defaults = {
@@ -27,22 +27,12 @@ function causalVaeLatentFrames(frames: number): number | string {
 }
 
 export const opensoraPlan: ModelFamily = {
+  // The Latte-1 architecture, attention layout, conditioning and sampler facts, with its own sizes and VAE.
+  ...latteT2V,
   family: "opensora-plan",
   title: "Open-Sora-Plan v1.0/v1.1 LatteT2V (PKU-YuanGroup/Open-Sora-Plan)",
-  kind: "video",
-  blocks: "interleaved",
-  attention: ["spatial", "temporal", "cross"],
-  attentionBlocks: { spatial: ["spatial"], temporal: ["temporal"], cross: ["spatial"] },
   // VideoSys's Open-Sora-Plan v1.1 blocks test `int(org_timestep[0])`, like Latte.
   pabTimestep: "scheduler",
-  mlpBlockKinds: ["spatial", "temporal"],
-  conditioning: "text",
-  // The T5 encoding of "" (truncated to the prompt's valid tokens at batch 1).
-  uncond: "negative-prompt",
-  prediction: "eps",
-  samplers: ["iddpm", "ddim", "dpm-solver"],
-  // Guidance mixes all channels, then the first 4 are kept (models.md §6, §9.5).
-  cfgChannels: "all",
   variants: {
     "LatteT2V-XL/122": { hidden: 1152, depth: 28, heads: 16, patch: 2, patch_t: 1 },
     // opendit's own size for tests and CPU runs (random weights; text from 32-channel, 8-token `embeddings`).
@@ -70,6 +60,4 @@ export const opensoraPlan: ModelFamily = {
     { frames: 221, height: 512, width: 512 },
   ],
   resolve: (input) => resolveHyper(input, defaults),
-  weights: latteT2VWeights,
-  skippedTensors: latteT2VSkippedTensors,
 };
