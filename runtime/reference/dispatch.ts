@@ -2,7 +2,8 @@
  * The runner of every op kind of the plan's op set (compiler/plan/ops.ts), as one table: a new op kind fails to
  * type-check here until it has a runner. The collectives and point-to-point ops (all_to_all, all_gather, send,
  * recv) need the other ranks of their group, which this one-rank interpreter does not have: their runner throws,
- * naming the op.
+ * naming the op. The all-ranks simulation (ranks.ts) runs the collectives itself (collectives/) and every other op
+ * through this table.
  */
 import type { Op, OpName } from "../../compiler/plan/ops.js";
 import type { Memory } from "./memory.js";

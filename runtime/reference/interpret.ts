@@ -11,7 +11,8 @@
  * a reused attention kind (`pab`) or of a reused block MLP (`mlp`) is skipped and its cache keeps the last
  * computed value; an op of another PipeFusion `phase` than the step pattern's is skipped, and so is a latent-ring
  * send or receive on a step that hands no latent on. An op with a `stage` runs only on the ranks of that
- * pipeline stage: with one rank, stage 0 (the rank's `pipefusion` coordinate).
+ * pipeline stage: with one rank, stage 0 (the rank's `pipefusion` coordinate). The checks, the step loop's pieces
+ * and the outputs are exported for the all-ranks simulation (ranks.ts).
  */
 import { runsIn } from "../../compiler/cost/plan-cost.js";
 import { opBuffers } from "../../compiler/plan/op-buffers.js";
@@ -47,7 +48,7 @@ export function rankCoordinates(plan: Plan, rank: number): RankCoordinates {
 }
 
 /** Every weight the plan reads is given, with its element count. */
-function checkWeights(plan: Plan, weights: ReadonlyMap<string, Float64Array>): void {
+export function checkWeights(plan: Plan, weights: ReadonlyMap<string, Float64Array>): void {
   const problems: string[] = [];
   for (const w of plan.weights) {
     const given = weights.get(w.name);
@@ -59,7 +60,7 @@ function checkWeights(plan: Plan, weights: ReadonlyMap<string, Float64Array>): v
 }
 
 /** Every buffer an op reads or writes is a plan buffer or a weight, so a defect names its op before anything runs. */
-function checkNames(plan: Plan): void {
+export function checkNames(plan: Plan): void {
   const known = new Set([...plan.buffers.map((b) => b.name), ...plan.weights.map((w) => w.name)]);
   for (const [program, ops] of [["setup", plan.program.setup], ["step", plan.program.step]] as const) {
     for (const op of ops) {
@@ -77,19 +78,54 @@ export function opRuns(op: Op, pattern: PlanPattern | null, rank: RankCoordinate
   return pattern === null || runsIn(op, pattern);
 }
 
+/** Runs `run` for one op, prefixing an error's message with the program, the op and (step ops) the step. */
+export function inOpContext(op: Op, program: ProgramName, step: number, run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof Error && !error.message.includes(`op ${op.id} (`)) {
+      error.message = `${program} ${describeOp(op)}${program === "step" ? ` on step ${step}` : ""}: ${error.message}`;
+    }
+    throw error;
+  }
+}
+
 function runProgram(ops: readonly Op[], mem: Memory, pattern: PlanPattern | null, program: ProgramName, options: RunOptions): void {
   for (const op of ops) {
     if (!opRuns(op, pattern, mem.rank)) continue;
-    try {
-      runOp(op, mem);
-    } catch (error) {
-      if (error instanceof Error && !error.message.includes(`op ${op.id} (`)) {
-        error.message = `${program} ${describeOp(op)}${program === "step" ? ` on step ${mem.step}` : ""}: ${error.message}`;
-      }
-      throw error;
-    }
+    inOpContext(op, program, mem.step, () => runOp(op, mem));
     options.afterOp?.(op, mem, program);
   }
+}
+
+/** How many steps a run of `steps` (default all) covers, checked against the plan. */
+export function stepCount(plan: Plan, steps: number | undefined): number {
+  const count = steps ?? plan.steps.length;
+  if (!Number.isInteger(count) || count < 0 || count > plan.steps.length) {
+    throw new Error(`cannot run ${count} steps of a plan of ${plan.steps.length}`);
+  }
+  return count;
+}
+
+/** The pattern step `i` runs. */
+export function stepPattern(plan: Plan, i: number): PlanPattern {
+  const step = plan.steps[i];
+  if (!step) throw new Error(`the plan has no step ${i}`);
+  const pattern = plan.patterns[step.pattern];
+  if (!pattern) throw new Error(`step ${i} runs pattern ${step.pattern}, which the plan does not have`);
+  return pattern;
+}
+
+/** Copies of the plan's outputs the rank holds (a PipeFusion output only on the ranks of its stage), by name. */
+export function rankOutputs(mem: Memory): Map<string, Values> {
+  const outputs = new Map<string, Values>();
+  for (const out of mem.plan.outputs) {
+    if (out.stage !== undefined && out.stage !== (mem.rank.coords["pipefusion"] ?? 0)) continue;
+    const values = mem.buffers.get(out.buffer);
+    if (!values) throw new Error(`output ${out.name} names buffer ${out.buffer}, which the plan does not have`);
+    outputs.set(out.name, values.slice());
+  }
+  return outputs;
 }
 
 /**
@@ -97,10 +133,7 @@ function runProgram(ops: readonly Op[], mem: Memory, pattern: PlanPattern | null
  * `inputs` the run's values (inputs.ts). Returns the plan's outputs after the last step run.
  */
 export function runPlan(plan: Plan, weights: ReadonlyMap<string, Float64Array>, inputs: RunInputs, options: RunOptions = {}): RunResult {
-  const steps = options.steps ?? plan.steps.length;
-  if (!Number.isInteger(steps) || steps < 0 || steps > plan.steps.length) {
-    throw new Error(`cannot run ${steps} steps of a plan of ${plan.steps.length}`);
-  }
+  const steps = stepCount(plan, options.steps);
   checkWeights(plan, weights);
   checkNames(plan);
   const mem = allocate(plan, weights, rankCoordinates(plan, options.rank ?? 0));
@@ -108,20 +141,10 @@ export function runPlan(plan: Plan, weights: ReadonlyMap<string, Float64Array>, 
   mem.step = 0;
   runProgram(plan.program.setup, mem, null, "setup", options);
   for (let i = 0; i < steps; i++) {
-    const step = plan.steps[i];
-    if (!step) throw new Error(`the plan has no step ${i}`);
-    const pattern = plan.patterns[step.pattern];
-    if (!pattern) throw new Error(`step ${i} runs pattern ${step.pattern}, which the plan does not have`);
+    const pattern = stepPattern(plan, i);
     mem.step = i;
     fillTimestep(mem, i, inputs);
     runProgram(plan.program.step, mem, pattern, "step", options);
   }
-  const outputs = new Map<string, Values>();
-  for (const out of plan.outputs) {
-    if (out.stage !== undefined && out.stage !== (mem.rank.coords["pipefusion"] ?? 0)) continue;
-    const values = mem.buffers.get(out.buffer);
-    if (!values) throw new Error(`output ${out.name} names buffer ${out.buffer}, which the plan does not have`);
-    outputs.set(out.name, values.slice());
-  }
-  return { outputs, memory: mem };
+  return { outputs: rankOutputs(mem), memory: mem };
 }
