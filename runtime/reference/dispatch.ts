@@ -2,8 +2,8 @@
  * The runner of every op kind of the plan's op set (compiler/plan/ops.ts), as one table: a new op kind fails to
  * type-check here until it has a runner. The collectives and point-to-point ops (all_to_all, all_gather, send,
  * recv) need the other ranks of their group, which this one-rank interpreter does not have: their runner throws,
- * naming the op. The all-ranks simulation (ranks.ts) runs the collectives itself (collectives/) and every other op
- * through this table.
+ * naming the op. The all-ranks simulations run the collectives themselves (ranks.ts, collectives/), PipeFusion's
+ * send and recv too (pipeline.ts, collectives/point-to-point.ts), and every other op through this table.
  */
 import type { Op, OpName } from "../../compiler/plan/ops.js";
 import type { Memory } from "./memory.js";

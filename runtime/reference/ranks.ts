@@ -13,7 +13,8 @@
  * `all_gather`, and `self_attention` with `ring`. Every other op runs on each rank alone (dispatch.ts).
  *
  * PipeFusion plans (ranks in different pipeline stages run different ops, `send`/`recv` pair up across steps,
- * self-attention goes through a K/V buffer that outlives the step) are refused before anything runs.
+ * self-attention goes through a K/V buffer that outlives the step) are refused before anything runs: pipeline.ts
+ * runs them, with the pieces exported here (the memories, the collectives and their groups).
  */
 import type { GroupAxis, RankGroup } from "../../compiler/lower/mesh.js";
 import type { Op } from "../../compiler/plan/ops.js";
@@ -52,13 +53,13 @@ export interface RanksResult {
 }
 
 /** A collective op: its group axis and its runner on one group. */
-interface GroupRun {
+export interface GroupRun {
   readonly axis: GroupAxis;
   readonly run: Collective;
 }
 
 /** The collective an op is, if it is one. */
-function collectiveOf(op: Op): GroupRun | undefined {
+export function collectiveOf(op: Op): GroupRun | undefined {
   switch (op.op) {
     case "all_to_all":
       return { axis: op.axis, run: runAllToAll as Collective };
@@ -72,7 +73,7 @@ function collectiveOf(op: Op): GroupRun | undefined {
 }
 
 /** The first op that makes the plan a PipeFusion plan, which the lockstep simulation does not run. */
-function pipeFusionOp(plan: Plan): Op | undefined {
+export function pipeFusionOp(plan: Plan): Op | undefined {
   for (const op of [...plan.program.setup, ...plan.program.step]) {
     if (op.stage !== undefined || op.phase !== undefined || op.op === "send" || op.op === "recv") return op;
     if (op.op === "self_attention" && op.kvCache !== undefined) return op;
@@ -81,7 +82,7 @@ function pipeFusionOp(plan: Plan): Op | undefined {
 }
 
 /** The communicator groups of an axis; an axis the mesh keeps no groups for is a plan defect. */
-function groupsOf(plan: Plan, op: Op, axis: GroupAxis): readonly RankGroup[] {
+export function groupsOf(plan: Plan, op: Op, axis: GroupAxis): readonly RankGroup[] {
   const groups = plan.mesh.groups[axis];
   if (!groups) throw new Error(`${describeOp(op)} runs over the ${axis} group, but the plan's mesh has no ${axis} groups`);
   return groups;
@@ -116,6 +117,21 @@ function runLockstep(ops: readonly Op[], mems: readonly Memory[], pattern: PlanP
 }
 
 /**
+ * Every rank's memory, checked against the weights and the plan's names, with its inputs filled and step 0 set:
+ * the start of an all-ranks run, lockstep or pipelined (pipeline.ts).
+ */
+export function rankMemories(plan: Plan, weights: ReadonlyMap<string, Float64Array>, inputs: RunInputs): Memory[] {
+  checkWeights(plan, weights);
+  checkNames(plan);
+  const mems = plan.mesh.ranks.map((r) => allocate(plan, weights, rankCoordinates(plan, r.rank)));
+  for (const mem of mems) {
+    fillInputs(mem, inputs);
+    mem.step = 0;
+  }
+  return mems;
+}
+
+/**
  * Runs `plan` on every rank of its mesh: `weights` by checkpoint name (shared by all ranks), `inputs` the whole
  * run's values (each rank fills its part, inputs.ts). Returns every rank's outputs after the last step run.
  */
@@ -124,16 +140,10 @@ export function runRanks(plan: Plan, weights: ReadonlyMap<string, Float64Array>,
   const pipelined = pipeFusionOp(plan);
   if (pipelined) {
     throw new Error(
-      `plan ${plan.name} is a PipeFusion plan (${describeOp(pipelined)}); the all-ranks reference runs ranks in lockstep and does not run PipeFusion's stages, send/recv or K/V buffers`,
+      `plan ${plan.name} is a PipeFusion plan (${describeOp(pipelined)}); the all-ranks reference runs ranks in lockstep and does not run PipeFusion's stages, send/recv or K/V buffers: pipeline.ts runPipeline runs it`,
     );
   }
-  checkWeights(plan, weights);
-  checkNames(plan);
-  const mems = plan.mesh.ranks.map((r) => allocate(plan, weights, rankCoordinates(plan, r.rank)));
-  for (const mem of mems) {
-    fillInputs(mem, inputs);
-    mem.step = 0;
-  }
+  const mems = rankMemories(plan, weights, inputs);
   runLockstep(plan.program.setup, mems, null, "setup", options);
   for (let i = 0; i < steps; i++) {
     const pattern = stepPattern(plan, i);

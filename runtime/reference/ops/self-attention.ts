@@ -8,8 +8,15 @@
  * p·theta^(−2j/headDim); then o_i = Σ_j softmax_j(scale·q_i·k_j)·v_j over the keys j < validKeys (every key
  * when absent; none valid gives zeros). The result goes to out [batch·seq, D'] at feature h·headDim + d.
  *
- * Ring attention (`ring`) and PipeFusion's K/V buffer (`kvCache`) involve other ranks' keys and earlier steps'
- * state: the single-rank reference refuses them, naming the op.
+ * PipeFusion's K/V buffer (`kvCache` {buffer, keys, offset}, ops.ts KvCacheRef): the op's `seq` tokens of
+ * sequence b are tokens offset..offset+seq−1 of a sequence of `keys`, so rotary positions are offset + i; after
+ * the norms and rotary embedding their k and v are written into rows b·keys + offset + i of the buffer
+ * ([batch·keys, 2·D'], per row the key at feature h·headDim + d, then the value at D' + h·headDim + d), and the
+ * queries attend to all `keys` rows of sequence b as the buffer then holds them (validKeys counted over those
+ * rows): rows the op did not write keep what an earlier op left, PipeFusion's stale K/V.
+ *
+ * Ring attention (`ring`) needs the other ranks' keys: the single-rank reference refuses it, naming the op
+ * (collectives/ring-attention.ts runs it over a ring group).
  */
 import type { SelfAttentionOp } from "../../../compiler/plan/ops.js";
 import { f64, type Memory } from "../memory.js";
@@ -71,7 +78,6 @@ function attend(qi: Float64Array, k: Float64Array, v: Float64Array, valid: numbe
 
 export const runSelfAttention: OpRunner<SelfAttentionOp> = (op: SelfAttentionOp, mem: Memory): void => {
   if (op.ring) throw new Error(`${where(op)}: ring attention over ${op.ring} needs the K/V of the other ranks of its ring group; the reference interpreter runs one rank`);
-  if (op.kvCache) throw new Error(`${where(op)}: PipeFusion's K/V buffer \`${op.kvCache.buffer}\` needs the stages and steps of a PipeFusion run; the reference interpreter runs one rank`);
   const { batch, seq, heads, headDim: hd, scale } = op;
   const width = heads * hd;
   const qkv = f64(mem, op.qkv);
@@ -82,47 +88,69 @@ export const runSelfAttention: OpRunner<SelfAttentionOp> = (op: SelfAttentionOp,
   const kWeight = op.kNorm ? f64(mem, op.kNorm.weight) : undefined;
   if (qWeight) need(op, `qNorm weight \`${op.qNorm!.weight}\``, qWeight, hd);
   if (kWeight) need(op, `kNorm weight \`${op.kNorm!.weight}\``, kWeight, hd);
-  const valid = op.validKeys ?? seq;
-  if (!Number.isInteger(valid) || valid < 0 || valid > seq) throw new Error(`${where(op)}: validKeys ${valid} is not a key count from 0 to ${seq}`);
+  // Keys: the op's own tokens, or the K/V buffer's `keys` rows of which the op's tokens start at `offset`.
+  const keys = op.kvCache?.keys ?? seq;
+  const offset = op.kvCache?.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset + seq > keys) throw new Error(`${where(op)}: K/V rows [${offset}, ${offset + seq}) leave the ${keys} keys of a sequence`);
+  const cache = op.kvCache ? f64(mem, op.kvCache.buffer) : undefined;
+  if (cache) need(op, `K/V buffer \`${op.kvCache!.buffer}\``, cache, batch * keys * 2 * width);
+  const valid = op.validKeys ?? keys;
+  if (!Number.isInteger(valid) || valid < 0 || valid > keys) throw new Error(`${where(op)}: validKeys ${valid} is not a key count from 0 to ${keys}`);
 
-  // RoPE tables: angle[p, j] = p · theta^(−2j/hd).
+  // RoPE tables: angle[p, j] = p · theta^(−2j/hd), for positions 0..offset+seq−1.
   let cos: Float64Array | undefined;
   let sin: Float64Array | undefined;
   if (op.rope) {
     if (hd % 2 !== 0) throw new Error(`${where(op)}: rotary embedding over interleaved pairs needs an even headDim, not ${hd}`);
     const half = hd / 2;
-    cos = new Float64Array(seq * half);
-    sin = new Float64Array(seq * half);
+    const positions = offset + seq;
+    cos = new Float64Array(positions * half);
+    sin = new Float64Array(positions * half);
     for (let j = 0; j < half; j++) {
       const freq = Math.pow(op.rope.theta, -(2 * j) / hd);
-      for (let p = 0; p < seq; p++) {
+      for (let p = 0; p < positions; p++) {
         cos[p * half + j] = Math.cos(p * freq);
         sin[p * half + j] = Math.sin(p * freq);
       }
     }
   }
 
+  // k and v hold the `keys` key rows of one (sequence, head): the op's own tokens at rows offset..offset+seq−1.
   const q = new Float64Array(seq * hd);
-  const k = new Float64Array(seq * hd);
-  const v = new Float64Array(seq * hd);
-  const scores = new Float64Array(seq);
+  const k = new Float64Array(keys * hd);
+  const v = new Float64Array(keys * hd);
+  const scores = new Float64Array(keys);
   const acc = new Float64Array(hd);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < seq; i++) {
         const row = (b * seq + i) * 3 * width + h * hd;
+        const p = offset + i;
         const qi = q.subarray(i * hd, (i + 1) * hd);
-        const ki = k.subarray(i * hd, (i + 1) * hd);
+        const ki = k.subarray(p * hd, (p + 1) * hd);
         for (let d = 0; d < hd; d++) {
           qi[d] = qkv[row + d]!;
           ki[d] = qkv[row + width + d]!;
-          v[i * hd + d] = qkv[row + 2 * width + d]!;
+          v[p * hd + d] = qkv[row + 2 * width + d]!;
         }
         if (qWeight) rmsNorm(qi, qWeight, op.qNorm!.eps);
         if (kWeight) rmsNorm(ki, kWeight, op.kNorm!.eps);
         if (cos && sin) {
-          rotate(qi, cos, sin, i);
-          rotate(ki, cos, sin, i);
+          rotate(qi, cos, sin, p);
+          rotate(ki, cos, sin, p);
+        }
+      }
+      if (cache) {
+        // Write the fresh rows into the buffer, then read every row of the sequence back (stale ones included).
+        for (let i = offset; i < offset + seq; i++) {
+          const at = (b * keys + i) * 2 * width + h * hd;
+          cache.set(k.subarray(i * hd, (i + 1) * hd), at);
+          cache.set(v.subarray(i * hd, (i + 1) * hd), at + width);
+        }
+        for (let j = 0; j < keys; j++) {
+          const at = (b * keys + j) * 2 * width + h * hd;
+          k.set(cache.subarray(at, at + hd), j * hd);
+          v.set(cache.subarray(at + width, at + width + hd), j * hd);
         }
       }
       for (let i = 0; i < seq; i++) {

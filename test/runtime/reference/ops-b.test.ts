@@ -140,11 +140,11 @@ describe("self_attention", () => {
     for (let i = 0; i < 2; i++) expectClose([...out.subarray(i * 4, i * 4 + 4)], attendOne(qs[i]!, ks, v, 0.5));
   });
 
-  it("refuses ring attention and PipeFusion's K/V buffer, naming the op", () => {
+  it("refuses ring attention and K/V rows outside the K/V buffer's sequence, naming the op", () => {
     const m = memory({ qkv: new Float64Array(6), out: new Float64Array(2) });
     const op: SelfAttentionOp = { ...base, batch: 1, seq: 1, heads: 1, headDim: 2, scale: 1 };
     expect(() => runSelfAttention({ ...op, ring: "ring" }, m)).toThrow(/op 7 \(self_attention\).*ring/);
-    expect(() => runSelfAttention({ ...op, kvCache: { buffer: "kv", keys: 1, offset: 0 } }, m)).toThrow(/op 7 \(self_attention\).*kv/);
+    expect(() => runSelfAttention({ ...op, kvCache: { buffer: "kv", keys: 1, offset: 1 } }, m)).toThrow(/op 7 \(self_attention\): K\/V rows \[1, 2\) leave the 1 keys/);
   });
 });
 

@@ -7,18 +7,15 @@
  * data but compute the same model. Also: the collectives on hand-made data, and the PipeFusion refusal.
  */
 import { describe, expect, it } from "vitest";
-import { compile } from "../../../compiler/compile.js";
 import type { Op } from "../../../compiler/plan/ops.js";
 import type { Plan } from "../../../compiler/plan/types.js";
 import { runAllGather } from "../../../runtime/reference/collectives/all-gather.js";
 import { runAllToAll } from "../../../runtime/reference/collectives/all-to-all.js";
-import type { RunInputs } from "../../../runtime/reference/inputs.js";
 import { runPlan } from "../../../runtime/reference/interpret.js";
 import type { Memory } from "../../../runtime/reference/memory.js";
 import { runRanks } from "../../../runtime/reference/ranks.js";
-import { goldenWeight } from "../../helpers/golden-weights.js";
+import { compiled, inputsOf, maxAbsError, weightsOf } from "./run-fixtures.js";
 
-const WEIGHTS_SEED = 20261121;
 const TOLERANCE = 1e-10;
 
 /** The tiny pipelines the layouts are added to: three guided steps each, latents only. */
@@ -72,34 +69,6 @@ function pipeline(base: Base, parallel?: string): string {
   return `version: 1\nname: parallel-${base}\n${BASES[base]}\nseed: 0\nvae: { kind: none }\noutput: { dir: out, formats: [latents] }\n${tail}`;
 }
 
-function compiled(text: string): Plan {
-  const r = compile(text, { fileExists: () => true });
-  expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.message}`)).toEqual([]);
-  if (!r.plan) throw new Error("no plan");
-  return r.plan;
-}
-
-/** Deterministic values in (-2, 2), different for each `salt`. */
-function values(count: number, salt: number): Float64Array {
-  return Float64Array.from({ length: count }, (_, i) => 2 * Math.sin(12.9898 * (i + 1) + 78.233 * salt));
-}
-
-function weightsOf(plan: Plan): Map<string, Float64Array> {
-  return new Map(plan.weights.map((w) => [w.name, Float64Array.from(goldenWeight(WEIGHTS_SEED, w.name, w.shape))]));
-}
-
-/** The run's inputs: noise, text with a mask that leaves the last tokens out, and the labels. */
-function inputsOf(plan: Plan): RunInputs {
-  const { samples, latent } = plan.geometry;
-  const { textTokens: L, captionChannels: C } = plan.model.hyper;
-  return {
-    noise: values(samples * latent.channels * latent.frames * latent.height * latent.width, 1),
-    text: values(samples * L * C, 2),
-    negativeText: values(samples * L * C, 3),
-    textMask: Float64Array.from({ length: samples * L }, (_, i) => (i % L < Math.max(1, L - 3) ? 1 : 0)),
-    labels: [3, 7].slice(0, samples),
-  };
-}
 
 /** The one-rank final latent of each base, computed once. */
 const singles = new Map<Base, { plan: Plan; latent: Float64Array }>();
@@ -164,15 +133,6 @@ const CASES: readonly Case[] = [
   { base: "dit", layout: "ring 2" },
 ];
 
-function maxAbsError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let e = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs((actual[i] ?? Number.NaN) - (expected[i] ?? Number.NaN));
-    e = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(e, d);
-  }
-  return e;
-}
 
 describe.each(CASES)("$base, $layout", ({ base, layout, pad }) => {
   it("gives every rank the one-rank latent of its samples", () => {
