@@ -31,6 +31,7 @@
  * eager runs the whole step in 140 ms (its unfused norms, modulations and gates cost 37) and torch.compile in
  * 119; the estimate is 22% under eager and 9% under compile, whose fusion the plan's ops share.
  */
+import { inPhase, runsIn } from "../plan/pattern-runs.js";
 import type { GpuProfile } from "../hardware/gpus.js";
 import { DTYPE_BYTES } from "../plan/memory.js";
 import type { Op } from "../plan/ops.js";
@@ -100,28 +101,6 @@ export function opSeconds(cost: OpCost, gpu: GpuProfile): OpSeconds {
     comm = cost.comm.bytes / link + cost.comm.calls * latency;
   }
   return { compute, comm };
-}
-
-/** Whether a step of this pattern skips the op: PAB reuses its attention kind, or MLP broadcast its block's MLP. */
-export function skippedBy(op: Op, pattern: PlanPattern): boolean {
-  if (op.pab !== undefined && pattern.reuse.includes(op.pab)) return true;
-  return op.mlp === true && op.block !== undefined && pattern.mlpReuse.includes(`${op.blockKind}:${op.block}`);
-}
-
-/**
- * Whether a step of this pattern runs the op at all, reuse aside: a PipeFusion op of another phase does not,
- * nor a latent-ring send or receive on a step that hands no latent on.
- */
-function inPhase(op: Op, pattern: PlanPattern): boolean {
-  if (op.phase !== undefined && op.phase !== pattern.phase) return false;
-  if (op.latentRing && op.op === "send") return pattern.latentOut === true;
-  if (op.latentRing && op.op === "recv") return pattern.latentIn === true;
-  return true;
-}
-
-/** Whether a step of this pattern runs the op: in its phase and not reused. */
-export function runsIn(op: Op, pattern: PlanPattern): boolean {
-  return inPhase(op, pattern) && !skippedBy(op, pattern);
 }
 
 function sumOf(priced: readonly PricedOp[]): OpsTotals {

@@ -5,7 +5,8 @@
  * per-op accounting (cost/ops-cost.ts), so the summary and the estimate never disagree.
  */
 import { costContext, opCost } from "../cost/ops-cost.js";
-import { skippedBy, weightBytesPerRank } from "../cost/plan-cost.js";
+import { weightBytesPerRank } from "../cost/plan-cost.js";
+import { skippedBy } from "./pattern-runs.js";
 import type { GroupAxis } from "../lower/mesh.js";
 import type { OpName } from "./ops.js";
 import type { BufferRole, Plan } from "./types.js";

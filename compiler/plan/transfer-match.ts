@@ -6,6 +6,7 @@
  * the same element count and dtype on both ends. Within a step both ends run the step's pattern; the pipeline
  * ring (`latentRing`) carries the last stage's sends of step t to stage 0's receives of step t + 1.
  */
+import { inPhase } from "./pattern-runs.js";
 import { opBuffers } from "./op-buffers.js";
 import type { Op, RecvOp, SendOp } from "./ops.js";
 import type { Plan, PlanPattern } from "./types.js";
@@ -17,14 +18,6 @@ const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1)
 /** Values one transfer carries: its view, or the view's slice. */
 export function messageValues(op: Transfer): number {
   return op.slice ? (product(op.dims) / op.dims[op.slice.dim]!) * op.slice.count : product(op.dims);
-}
-
-/** Whether a step of `pattern` runs `op` (phase, and the ring's edge steps). */
-export function runsIn(op: Op, pattern: PlanPattern): boolean {
-  if (op.phase !== undefined && op.phase !== pattern.phase) return false;
-  if (op.latentRing && op.op === "recv") return pattern.latentIn === true;
-  if (op.latentRing && op.op === "send") return pattern.latentOut === true;
-  return true;
 }
 
 interface Message {
@@ -59,7 +52,7 @@ export function transferProblems(plan: Plan): string[] {
   /** Messages on channel from → (from + 1) mod P that one end runs in a step of `pattern`. */
   const channel = (pattern: PlanPattern, from: number, end: "send" | "recv", ring: boolean): Message[] =>
     transfers
-      .filter((op) => op.op === end && Boolean(op.latentRing) === ring && runsIn(op, pattern))
+      .filter((op) => op.op === end && Boolean(op.latentRing) === ring && inPhase(op, pattern))
       .filter((op) => (end === "send" ? op.peer === "next" && op.stage === from : op.peer === "prev" && op.stage === (from + 1) % stages))
       .map(message);
   const compare = (what: string, sent: readonly Message[], received: readonly Message[]) => {

@@ -7,14 +7,14 @@
  *   for each step: timestep input ← the step's; the step program, less the ops the step's pattern skips
  *   outputs ← plan.outputs
  *
- * Which ops a step runs is decided as the cost model decides it (compiler/cost/plan-cost.ts `runsIn`): an op of
+ * Which ops a step runs is decided as the cost model decides it (compiler/plan/pattern-runs.ts `runsIn`): an op of
  * a reused attention kind (`pab`) or of a reused block MLP (`mlp`) is skipped and its cache keeps the last
  * computed value; an op of another PipeFusion `phase` than the step pattern's is skipped, and so is a latent-ring
  * send or receive on a step that hands no latent on. An op with a `stage` runs only on the ranks of that
  * pipeline stage: with one rank, stage 0 (the rank's `pipefusion` coordinate). The checks, the step loop's pieces
  * and the outputs are exported for the all-ranks simulation (ranks.ts).
  */
-import { runsIn } from "../../compiler/cost/plan-cost.js";
+import { runsIn } from "../../compiler/plan/pattern-runs.js";
 import { opBuffers } from "../../compiler/plan/op-buffers.js";
 import type { Op } from "../../compiler/plan/ops.js";
 import type { Plan, PlanPattern } from "../../compiler/plan/types.js";

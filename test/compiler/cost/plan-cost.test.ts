@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { opCost, costContext } from "../../../compiler/cost/ops-cost.js";
-import { estimatePlan, runsIn } from "../../../compiler/cost/plan-cost.js";
+import { estimatePlan } from "../../../compiler/cost/plan-cost.js";
+import { runsIn } from "../../../compiler/plan/pattern-runs.js";
 import { GPU_PROFILES } from "../../../compiler/hardware/gpus.js";
 import { lowerPlan, type LowerOptions } from "../../../compiler/lower/lower-plan.js";
 import { buildMesh } from "../../../compiler/lower/mesh.js";

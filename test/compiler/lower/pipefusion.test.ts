@@ -12,7 +12,8 @@ import { lowerPlan } from "../../../compiler/lower/lower-plan.js";
 import { firstBlockOfStage, stageOfBlock } from "../../../compiler/lower/pipefusion/settings.js";
 import { opBuffers } from "../../../compiler/plan/op-buffers.js";
 import type { Op, RecvOp, SendOp } from "../../../compiler/plan/ops.js";
-import { messageValues, runsIn, transferProblems } from "../../../compiler/plan/transfer-match.js";
+import { inPhase } from "../../../compiler/plan/pattern-runs.js";
+import { messageValues, transferProblems } from "../../../compiler/plan/transfer-match.js";
 import type { Plan, PlanPattern } from "../../../compiler/plan/types.js";
 import { verifyPlan } from "../../../compiler/plan/verify.js";
 import { validateText } from "../../../compiler/validate.js";
@@ -41,7 +42,7 @@ const pixart = (): Plan => lowerText("pipelines/pixart-pipefusion-cfg.yaml", rep
 
 /** The ops a rank of `stage` runs in a step of `pattern`, in order. */
 function rankOps(plan: Plan, stage: number, pattern: PlanPattern): Op[] {
-  return plan.program.step.filter((op) => (op.stage === undefined || op.stage === stage) && runsIn(op, pattern));
+  return plan.program.step.filter((op) => (op.stage === undefined || op.stage === stage) && inPhase(op, pattern));
 }
 
 const stagesOfBlocks = (plan: Plan): Map<string, Set<number | undefined>> => {
