@@ -6,7 +6,7 @@
  */
 import { costContext, opCost } from "../cost/ops-cost.js";
 import { weightBytesPerRank } from "../cost/plan-cost.js";
-import { skippedBy } from "./pattern-runs.js";
+import { runsIn } from "./pattern-runs.js";
 import type { GroupAxis } from "../lower/mesh.js";
 import type { OpName } from "./ops.js";
 import type { BufferRole, Plan } from "./types.js";
@@ -80,7 +80,7 @@ function collectivesOf(plan: Plan): CollectiveSummary[] {
     entry.callsPerStep += comm.calls;
     entry.bytesPerStep += comm.bytes;
     for (const pattern of stepsOf.values()) {
-      if (skippedBy(op, pattern)) continue;
+      if (!runsIn(op, pattern)) continue;
       entry.callsPerRun += comm.calls * pattern.steps;
       entry.bytesPerRun += comm.bytes * pattern.steps;
     }
