@@ -61,3 +61,15 @@ export function lineText(file: SourceFile, line: number): string {
 export function range(start: number, end: number): Range {
   return { start, end: Math.max(start, end) };
 }
+
+/** The first item whose offset is after `offset`, in items sorted by offset (binary search). */
+export function firstAfter<T extends { readonly offset: number }>(sorted: readonly T[], offset: number): T | undefined {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.offset > offset) hi = mid;
+    else lo = mid + 1;
+  }
+  return sorted[lo];
+}

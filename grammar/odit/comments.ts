@@ -6,7 +6,7 @@
  * (root); comments after the last entry go to the end of the file.
  */
 import type { IToken } from "chevrotain";
-import { positionAt, type SourceFile } from "../source.js";
+import { firstAfter, positionAt, type SourceFile } from "../source.js";
 import type { Pointer } from "../source-tree.js";
 import type { Anchor } from "./build-tree.js";
 
@@ -21,17 +21,6 @@ export function commentText(image: string): string {
   return image.replace(/^#/, "").replace(/^ /, "").trimEnd();
 }
 
-/** The first anchor starting after `offset` (anchors are sorted by offset). */
-function firstAfter(anchors: readonly Anchor[], offset: number): Anchor | undefined {
-  let lo = 0;
-  let hi = anchors.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (anchors[mid]!.offset > offset) hi = mid;
-    else lo = mid + 1;
-  }
-  return anchors[lo];
-}
 
 /**
  * `comments` are the lexer's comment tokens, `contentStart` the offset of the first other token (where the

@@ -9,7 +9,7 @@
  * comments inside flow collections) that would make some of them disappear.
  */
 import type { CST } from "yaml";
-import { positionAt, type SourceFile } from "../source.js";
+import { firstAfter, positionAt, type SourceFile } from "../source.js";
 import type { Pointer } from "../source-tree.js";
 
 /** A written entry that comments can attach to: where its key, its `-` or (in flow lists) its value starts. */
@@ -68,7 +68,7 @@ export function placeComments(
       leading.push(comment);
       continue;
     }
-    const next = firstAnchorAfter(ordered, comment.offset);
+    const next = firstAfter(ordered, comment.offset);
     if (next) add(next.pointer, comment.text);
     else trailing.push(comment.text);
   }
@@ -149,21 +149,10 @@ function stableSortByOffset(anchors: readonly EntryAnchor[]): EntryAnchor[] {
     .map((entry) => entry.anchor);
 }
 
-/** The first entry that starts after `offset` (binary search over anchors sorted by offset). */
-function firstAnchorAfter(anchors: readonly EntryAnchor[], offset: number): EntryAnchor | undefined {
-  let lo = 0;
-  let hi = anchors.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (anchors[mid]!.offset > offset) hi = mid;
-    else lo = mid + 1;
-  }
-  return anchors[lo];
-}
 
 /** The first entry that starts on the comment's line, before it. */
 function firstAnchorOnLine(file: SourceFile, anchors: readonly EntryAnchor[], comment: CommentToken): EntryAnchor | undefined {
   const lineStart = file.lineStarts[comment.line - 1] ?? 0;
-  const candidate = firstAnchorAfter(anchors, lineStart - 1);
+  const candidate = firstAfter(anchors, lineStart - 1);
   return candidate && candidate.offset < comment.offset ? candidate : undefined;
 }
