@@ -1,0 +1,77 @@
+// The plan interpreter of one rank (as runtime/reference/interpret.ts, in fp32 on the CPU backend):
+//
+//   weights <- the checkpoint or checkpoint: random (checkpoint/weights.h)
+//   memory  <- the static arena, every name bound, every op checked once (runtime/memory.h, cpu/ops.h)
+//   inputs  <- noise, text, masks, labels (runtime/inputs.h)
+//   setup program, once
+//   for each step: the step's timestep, then the step program less the ops its pattern skips
+//   outputs <- copies of plan.outputs
+//
+// An op runs on a step when compiler/plan/pattern-runs.ts `runsIn` says so: not when its `pab` kind is reused by
+// the step's pattern, not when it is an `mlp` op of a block the pattern reuses ("<blockKind>:<block>" in
+// mlp_reuse), not when its `phase` differs from the pattern's, not a latent-ring recv on a pattern without
+// latent_in nor a latent-ring send without latent_out; and an op with a `stage` only on that stage's ranks.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checkpoint/weights.h"
+#include "plan/plan.h"
+#include "runtime/inputs.h"
+
+namespace od {
+
+// Copy the buffer `buffer` after step-program op `op_id` runs, on every step it runs (tests: block outputs).
+struct CaptureSpec {
+  int op_id = 0;
+  std::string buffer;
+};
+
+struct RunOptions {
+  int rank = 0;
+  std::optional<int> steps;  // run only the first N steps
+  int threads = 0;           // 0: default (core/parallel.h)
+  std::vector<CaptureSpec> captures;
+};
+
+struct Progress {
+  std::string phase;  // "load", "setup", "step", "done"
+  int step = 0;       // steps finished
+  int steps = 0;      // steps to run
+  double seconds = 0; // since the run began
+};
+using ProgressFn = std::function<void(const Progress&)>;
+
+struct OutputTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+struct Timings {
+  double load = 0, bind = 0, inputs = 0, setup = 0, steps = 0, outputs = 0;  // seconds
+  std::vector<double> per_step;
+};
+
+struct RunResult {
+  std::vector<OutputTensor> outputs;
+  // captures[i]: every value captured for spec i, step after step (steps x count).
+  std::vector<std::vector<float>> captures;
+  Timings timings;
+  int64_t arena_bytes = 0, weight_bytes = 0;
+  int threads = 1;
+};
+
+// Runs the plan on one rank. `cancel` (may be null) is polled between ops: when set, the run stops with
+// od::Error("cancelled"). Errors name the op and step they happened in.
+RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
+                   const ProgressFn& progress, const std::atomic<bool>* cancel);
+
+// Whether `op` runs on a step of `pattern` (nullptr: a setup op) on a rank of pipeline stage `stage`.
+bool op_runs(const Op& op, const PlanPattern* pattern, int64_t stage);
+
+}  // namespace od

@@ -1,0 +1,141 @@
+/**
+ * The native addon's interface (native/src/addon/addon.cpp) and its loader. The addon is built by `npm install`
+ * (cmake-js, package.json "build:native") into build/native/Release/opendit.node; this file is the only place
+ * that loads it, so every other module sees typed functions and a clear error when the build is missing.
+ *
+ * Contract:
+ * - `info()` says which backends the build has (the CUDA backend with the configure step's reason when not).
+ * - `run(request, onProgress)` runs a plan on one rank on a native thread, never the JS main thread; progress
+ *   events arrive on the main thread through a thread-safe function; the promise resolves with the outputs or
+ *   rejects with an Error carrying the native message (the op, step, tensor or file it is about).
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface NativeInfo {
+  /** The package version the addon was built from. */
+  readonly version: string;
+  readonly backends: {
+    readonly cpu: { readonly built: true; readonly threads: number; readonly compiler: string };
+    readonly cuda: { readonly built: boolean; readonly reason: string };
+  };
+}
+
+/** Where the weights come from: seeded random (checkpoint/README.md) or a safetensors file. */
+export type NativeWeights =
+  | { readonly kind: "random"; readonly seed: number }
+  /** `ignore`: tensors in the file the plan does not read that are not an error (the family's skipped ones). */
+  | { readonly kind: "file"; readonly path: string; readonly ignore: readonly string[] };
+
+/** The run's inputs, sample by sample for the whole run (runtime/reference/inputs.ts has the same meaning). */
+export interface NativeInputs {
+  /** The initial latent [samples, C, T, H, W]; without it the noise is drawn from `noiseSeed`. */
+  readonly noise?: Float32Array;
+  /** Seed of the initial noise: sample g is the normals of key(seed, "latent/<g>") (runtime/README.md). */
+  readonly noiseSeed?: number;
+  readonly text?: Float32Array;
+  readonly negativeText?: Float32Array;
+  readonly textMask?: Float32Array;
+  readonly labels?: Int32Array;
+  /** A fixed model timestep instead of the step table's: one for every row, or one per row. */
+  readonly timestep?: number | Float64Array;
+}
+
+export interface NativeRunRequest {
+  /** The plan's JSON text (compiler/plan/serialize.ts). */
+  readonly plan: string;
+  readonly weights: NativeWeights;
+  readonly inputs: NativeInputs;
+  /** Which rank of the plan's mesh this is (default 0). */
+  readonly rank?: number;
+  /** Run only the first N steps (default all). */
+  readonly steps?: number;
+  /** CPU threads (default: all cores, or OPENDIT_CPU_THREADS). */
+  readonly threads?: number;
+  /** Copy `buffer` after step-program op `op` on every step it runs (returned in `captures`, step after step). */
+  readonly captures?: readonly { readonly op: number; readonly buffer: string }[];
+}
+
+export interface NativeProgress {
+  readonly phase: "load" | "setup" | "step" | "done";
+  /** Steps finished. */
+  readonly step: number;
+  readonly steps: number;
+  /** Seconds since the run began. */
+  readonly seconds: number;
+}
+
+export interface NativeTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+export interface NativeRunResult {
+  readonly outputs: readonly NativeTensor[];
+  readonly captures: readonly Float32Array[];
+  /** Seconds per phase; `perStep` one entry per step run. */
+  readonly timings: {
+    readonly load: number;
+    readonly bind: number;
+    readonly inputs: number;
+    readonly setup: number;
+    readonly steps: number;
+    readonly outputs: number;
+    readonly perStep: readonly number[];
+  };
+  readonly arenaBytes: number;
+  readonly weightBytes: number;
+  readonly threads: number;
+}
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  run(request: NativeRunRequest, onProgress?: (progress: NativeProgress) => void): Promise<NativeRunResult>;
+}
+
+/** The addon could not be loaded: not built, or built for another Node. */
+export class NativeUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NativeUnavailableError";
+  }
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The package root: two levels above this file in the sources (runtime/native) and in dist/ (dist/runtime/native). */
+function packageRoot(): string {
+  for (const up of ["../..", "../../.."]) {
+    const root = join(here, up);
+    if (existsSync(join(root, "package.json")) && existsSync(join(root, "native"))) return root;
+  }
+  return join(here, "../..");
+}
+
+/** The path of the built addon. */
+export function addonPath(): string {
+  return join(packageRoot(), "build", "native", "Release", "opendit.node");
+}
+
+let loaded: NativeAddon | undefined;
+
+/** Loads the addon once; throws NativeUnavailableError with what to do when it is not built. */
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new NativeUnavailableError(
+      `the native runtime is not built (${path} is missing): run \`npm install\` (or \`npm run build:native\`) in the opendit package, which builds it with cmake-js`,
+    );
+  }
+  try {
+    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new NativeUnavailableError(`the native runtime at ${path} could not be loaded (${why}): rebuild it with \`npm run build:native\``);
+  }
+  return loaded;
+}
