@@ -1,0 +1,200 @@
+// A plan's weights in fp32 host memory: the C++ side of checkpoint/random.ts + checkpoint/init.ts (random weights,
+// bit for bit what `opendit checkpoint random` writes) and of checkpoint/check.ts (a file judged against the
+// plan's weight table, every problem reported at once, in the same order and words). Everything lands in one
+// std::vector<float> so the backends upload or bind a single block.
+#include "checkpoint/weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "checkpoint/generator.h"
+#include "checkpoint/safetensors.h"
+#include "core/error.h"
+
+namespace od {
+
+namespace {
+
+// init.ts's TensorInit: value = offset + scale * z (offset 0 or 1).
+struct Init {
+  double scale = 0.02;
+  bool plus_one = false;
+};
+
+constexpr double WEIGHT_STD = 0.02;
+
+// init.ts initFor: the first rule that matches, from the name's last two `.` components.
+Init init_for(const std::string& name, const std::vector<int64_t>& shape) {
+  // name.split("."): `last` after the last dot, `before` between the two last dots ("" with no dot).
+  const size_t dot = name.rfind('.');
+  const std::string last = dot == std::string::npos ? name : name.substr(dot + 1);
+  std::string before;
+  if (dot != std::string::npos) {
+    const size_t dot2 = dot == 0 ? std::string::npos : name.rfind('.', dot - 1);
+    before = dot2 == std::string::npos ? name.substr(0, dot) : name.substr(dot2 + 1, dot - dot2 - 1);
+  }
+  if (last == "weight" && before.find("norm") != std::string::npos) return {WEIGHT_STD, true};
+  if (last == "bias") return {WEIGHT_STD, false};
+  if (last == "scale_shift_table" || last == "y_embedding") {
+    const int64_t d = shape.empty() ? 1 : shape.back();
+    // 1 / Math.sqrt(Math.max(d, 1)): both correctly rounded, the same bits as in JavaScript.
+    return {1.0 / std::sqrt(static_cast<double>(d > 1 ? d : 1)), false};
+  }
+  return {WEIGHT_STD, false};
+}
+
+// init.ts applyInit, the same operations in the same order.
+inline double apply(const Init& init, double z) { return init.plus_one ? 1 + init.scale * z : init.scale * z; }
+
+uint32_t f32_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+
+// dtype.ts f32ToBf16: round to nearest even; NaN stays a quiet NaN.
+uint16_t f32_to_bf16(float x) {
+  const uint32_t bits = f32_bits(x);
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x7fffffu) != 0) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry may reach infinity, which is right.
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);
+}
+
+// dtype.ts f32ToF16: round to nearest even, overflow to infinity, fp16 subnormals rounded too.
+uint16_t f32_to_f16(float x) {
+  const uint32_t bits = f32_bits(x);
+  const uint32_t sign = (bits >> 16) & 0x8000;
+  const int32_t exp = static_cast<int32_t>((bits >> 23) & 0xff);
+  const uint32_t mant = bits & 0x7fffff;
+  if (exp == 0xff) return static_cast<uint16_t>(mant == 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >> 13));
+  const int32_t e = exp - 112;  // rebiased for fp16 (15 instead of 127)
+  if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00);
+  if (e <= 0) {
+    // fp16 subnormal: the significand shifted right by 14 - e; below e = -10 it rounds to zero.
+    if (e < -10) return static_cast<uint16_t>(sign);
+    const uint32_t significand = mant | 0x800000;
+    const int shift = 14 - e;
+    uint32_t half = significand >> shift;
+    const uint32_t rest = significand & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1))) half += 1;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rest = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (and the largest finite values up to infinity).
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half += 1;
+  return static_cast<uint16_t>(sign | half);
+}
+
+int64_t element_count(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string format_shape(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); i++) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+bool reads_stage(const PlanWeight& w, int64_t stage) {
+  if (w.stages.empty()) return true;
+  for (int64_t s : w.stages)
+    if (s == stage) return true;
+  return false;
+}
+
+// check.ts checkCheckpoint + describeProblem, over every plan weight (of any stage, so every rank judges the
+// file alike): expected tensors first in plan order, then unexpected ones in file (offset) order.
+std::vector<std::string> check_file(const Plan& plan, const SafetensorsFile& file, const std::vector<std::string>& ignore) {
+  std::unordered_map<std::string, const SafetensorsEntry*> in_file;
+  for (const SafetensorsEntry& t : file.tensors()) in_file.emplace(t.name, &t);
+  std::unordered_set<std::string> wanted;
+  std::vector<std::string> problems;
+  for (const PlanWeight& w : plan.weights) {
+    wanted.insert(w.name);
+    const auto it = in_file.find(w.name);
+    if (it == in_file.end()) {
+      problems.push_back("missing tensor `" + w.name + "` (expected shape " + format_shape(w.shape) + ")");
+      continue;
+    }
+    const SafetensorsEntry& t = *it->second;
+    if (t.shape != w.shape)
+      problems.push_back("tensor `" + w.name + "` has shape " + format_shape(t.shape) + ", expected " + format_shape(w.shape));
+    else if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16")
+      problems.push_back("tensor `" + w.name + "` has dtype " + t.dtype + "; weights must be F32, F16, BF16");
+  }
+  const std::unordered_set<std::string> skip(ignore.begin(), ignore.end());
+  for (const SafetensorsEntry& t : file.tensors())
+    if (!wanted.count(t.name) && !skip.count(t.name)) problems.push_back("unexpected tensor `" + t.name + "` " + format_shape(t.shape));
+  return problems;
+}
+
+}  // namespace
+
+double random_init_value(const std::string& name, const std::vector<int64_t>& shape, double z) {
+  return apply(init_for(name, shape), z);
+}
+
+LoadedWeights load_weights(const Plan& plan, const WeightsSource& source, int64_t stage) {
+  LoadedWeights out;
+  int64_t total = 0;
+  std::vector<const PlanWeight*> needed;
+  for (const PlanWeight& w : plan.weights) {
+    if (!reads_stage(w, stage)) continue;
+    needed.push_back(&w);
+    total += element_count(w.shape);
+  }
+  out.storage.resize(static_cast<size_t>(total));
+  int64_t offset = 0;
+  for (const PlanWeight* w : needed) {
+    LoadedWeight lw;
+    lw.name = w->name;
+    lw.shape = w->shape;
+    lw.count = element_count(w->shape);
+    lw.data = out.storage.data() + offset;
+    offset += lw.count;
+    out.weights.push_back(std::move(lw));
+  }
+
+  if (source.random) {
+    for (size_t i = 0; i < needed.size(); i++) {
+      const PlanWeight& w = *needed[i];
+      LoadedWeight& lw = out.weights[i];
+      const Init init = init_for(w.name, w.shape);
+      gen::fill_normals(gen::key(source.seed, w.name), lw.data, lw.count, [&](int64_t, double z) { return apply(init, z); });
+      // random.ts encodes a 16-bit checkpoint by rounding the fp32 values again; doing the same here makes a
+      // bf16/fp16 plan's random weights equal to those of a random file of that dtype.
+      if (w.dtype == DType::BF16)
+        for (int64_t k = 0; k < lw.count; k++) lw.data[k] = bf16_to_f32(f32_to_bf16(lw.data[k]));
+      else if (w.dtype == DType::F16)
+        for (int64_t k = 0; k < lw.count; k++) lw.data[k] = f16_to_f32(f32_to_f16(lw.data[k]));
+    }
+    return out;
+  }
+
+  const SafetensorsFile file(source.path);
+  const std::vector<std::string> problems = check_file(plan, file, source.ignore);
+  if (!problems.empty()) {
+    // Every problem at once (a wrong variant shows as dozens of shapes), but a bounded message.
+    constexpr size_t SHOWN = 20;
+    std::string list;
+    for (size_t i = 0; i < problems.size() && i < SHOWN; i++) list += (i ? "; " : "") + problems[i];
+    if (problems.size() > SHOWN) list += "; and " + std::to_string(problems.size() - SHOWN) + " more";
+    const std::string count = std::to_string(problems.size()) + (problems.size() == 1 ? " problem" : " problems");
+    std::string model = plan.model.family;
+    if (!plan.model.variant.empty()) model += " " + plan.model.variant;
+    OD_FAIL("the checkpoint " + source.path + " does not fit the plan (" + count + "): " + list,
+            model.empty() ? "" : "the plan is for " + model + "; is the checkpoint of that family and size?");
+  }
+  std::unordered_map<std::string, const SafetensorsEntry*> by_name;
+  for (const SafetensorsEntry& t : file.tensors()) by_name.emplace(t.name, &t);
+  for (size_t i = 0; i < needed.size(); i++) file.read_f32(*by_name.at(needed[i]->name), out.weights[i].data);
+  return out;
+}
+
+}  // namespace od
