@@ -1,0 +1,249 @@
+// The plan interpreter of one rank (runtime/interpreter.h): runtime/reference/interpret.ts runPlan in fp32 on the
+// CPU backend, with op_runs mirroring compiler/plan/pattern-runs.ts runsIn and interpret.ts opRuns. Everything
+// is allocated and every op checked before the setup program; the step loop only runs kernels and copies
+// captures into storage sized up front.
+#include "runtime/interpreter.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "cpu/ops.h"
+#include "runtime/memory.h"
+
+namespace od {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+bool contains(const std::vector<std::string>& list, const std::string& s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+// interpret.ts inOpContext: prefixes "<program> op N (kind, ...)[ on step S]: " unless the message already names
+// the op (a kernel that said it itself).
+template <class F>
+void in_op_context(const Op& op, const char* program, int step, bool with_step, F&& run) {
+  try {
+    run();
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    if (what.find("op " + std::to_string(op.id) + " (") != std::string::npos) throw Error(what);
+    std::string context = std::string(program) + " " + describe_op(op);
+    if (with_step) context += " on step " + std::to_string(step);
+    throw Error(context + ": " + what);
+  }
+}
+
+void poll_cancel(const std::atomic<bool>* cancel) {
+  if (cancel && cancel->load(std::memory_order_relaxed)) throw Error("cancelled");
+}
+
+// One run at a time per process: the thread pool and its per-thread scratch are process-wide, and two runs would
+// only share the same cores. A second run waits here (still cancellable).
+std::mutex g_run_mutex;
+
+std::unique_lock<std::mutex> wait_turn(const std::atomic<bool>* cancel) {
+  std::unique_lock<std::mutex> lock(g_run_mutex, std::defer_lock);
+  while (!lock.try_lock()) {
+    poll_cancel(cancel);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return lock;
+}
+
+const PlanBuffer* buffer_spec(const Plan& plan, const std::string& name) {
+  for (const PlanBuffer& b : plan.buffers)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+void copy_values(const Slot& s, float* out) {
+  if (s.is_int) {
+    for (int64_t i = 0; i < s.count; i++) out[i] = static_cast<float>(s.i[i]);
+  } else {
+    std::memcpy(out, s.f, static_cast<size_t>(s.count) * sizeof(float));
+  }
+}
+
+// A capture resolved before the loop: which op, which slot, where the next copy goes.
+struct Capture {
+  int op_id = 0;
+  const Slot* slot = nullptr;
+  std::vector<float>* storage = nullptr;
+  size_t next = 0;
+};
+
+}  // namespace
+
+bool op_runs(const Op& op, const PlanPattern* pattern, int64_t stage) {
+  // interpret.ts opRuns: an op with a stage runs only on that stage's ranks; setup ops have no pattern.
+  if (op.stage && *op.stage != stage) return false;
+  if (!pattern) return true;
+  // pattern-runs.ts inPhase.
+  if (!op.phase.empty() && op.phase != pattern->phase) return false;
+  if (op.latent_ring && op.kind == "send" && !pattern->latent_out) return false;
+  if (op.latent_ring && op.kind == "recv" && !pattern->latent_in) return false;
+  // pattern-runs.ts skippedBy. TypeScript spells an absent blockKind "undefined" in the template string.
+  if (!op.pab.empty() && contains(pattern->reuse, op.pab)) return false;
+  if (op.mlp && op.block) {
+    const std::string key = (op.block_kind.empty() ? std::string("undefined") : op.block_kind) + ":" + std::to_string(*op.block);
+    if (contains(pattern->mlp_reuse, key)) return false;
+  }
+  return true;
+}
+
+RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
+                   const ProgressFn& progress, const std::atomic<bool>* cancel) {
+  auto turn = wait_turn(cancel);
+  const Clock::time_point begin = Clock::now();
+  RunResult result;
+  Timings& time = result.timings;
+
+  // ---- what to run: steps, rank, each step's pattern ----
+  const int total = static_cast<int>(plan.steps.size());
+  const int steps = options.steps ? *options.steps : total;
+  OD_CHECK(steps >= 0 && steps <= total,
+           "cannot run " + std::to_string(steps) + " steps of a plan of " + std::to_string(total), "");
+  OD_CHECK(options.rank >= 0 && static_cast<size_t>(options.rank) < plan.mesh.ranks.size(),
+           "the plan's mesh has " + std::to_string(plan.mesh.world) + " ranks, not a rank " + std::to_string(options.rank), "");
+  std::vector<const PlanPattern*> patterns(static_cast<size_t>(steps));
+  for (int i = 0; i < steps; i++) {
+    const int p = plan.steps[static_cast<size_t>(i)].pattern;
+    OD_CHECK(p >= 0 && static_cast<size_t>(p) < plan.patterns.size(),
+             "step " + std::to_string(i) + " runs pattern " + std::to_string(p) + ", which the plan does not have", "");
+    patterns[static_cast<size_t>(i)] = &plan.patterns[static_cast<size_t>(p)];
+  }
+  const auto& coords = plan.mesh.ranks[static_cast<size_t>(options.rank)].coords;
+  const auto pf = coords.find("pipefusion");
+  const int64_t stage = pf == coords.end() ? 0 : pf->second;
+  auto report = [&](const char* phase, int step) {
+    if (progress) progress(Progress{phase, step, steps, seconds_since(begin)});
+  };
+
+  // ---- weights ----
+  Clock::time_point t = Clock::now();
+  LoadedWeights loaded = load_weights(plan, weights, stage);
+  time.load = seconds_since(t);
+  report("load", 0);
+  poll_cancel(cancel);
+
+  // ---- memory, threads, every op checked once, scratch, captures ----
+  t = Clock::now();
+  Memory mem(plan, std::move(loaded), options.rank);
+  set_threads(options.threads);
+  for (const Op& op : plan.setup)
+    if (!op.stage || *op.stage == stage) in_op_context(op, "setup", 0, false, [&] { cpu::check_op(op, mem); });
+  for (const Op& op : plan.step)
+    if (!op.stage || *op.stage == stage) in_op_context(op, "step", 0, false, [&] { cpu::check_op(op, mem); });
+  mem.allocate_scratch(thread_count());
+
+  // Which step ops each used pattern runs, decided once (runsIn builds strings; the loop should not).
+  std::vector<std::vector<char>> runs(plan.patterns.size());
+  for (const PlanPattern* p : patterns) {
+    auto& r = runs[static_cast<size_t>(p - plan.patterns.data())];
+    if (!r.empty() || plan.step.empty()) continue;
+    r.resize(plan.step.size());
+    for (size_t k = 0; k < plan.step.size(); k++) r[k] = op_runs(plan.step[k], p, stage) ? 1 : 0;
+  }
+
+  result.captures.resize(options.captures.size());
+  std::vector<Capture> captures;
+  std::vector<std::vector<Capture*>> captures_after(plan.step.size());
+  captures.reserve(options.captures.size());
+  for (size_t c = 0; c < options.captures.size(); c++) {
+    const CaptureSpec& spec = options.captures[c];
+    size_t k = 0;
+    while (k < plan.step.size() && plan.step[k].id != spec.op_id) k++;
+    OD_CHECK(k < plan.step.size(), "capture " + std::to_string(c) + ": the step program has no op " + std::to_string(spec.op_id),
+             "captures name a step-program op id and a buffer");
+    const Slot* slot = mem.find(spec.buffer);
+    OD_CHECK(slot && !slot->is_weight,
+             "capture " + std::to_string(c) + ": the plan has no buffer `" + spec.buffer + "` (after op " +
+                 std::to_string(spec.op_id) + ")",
+             "");
+    int64_t times = 0;
+    for (int i = 0; i < steps; i++)
+      times += runs[static_cast<size_t>(patterns[static_cast<size_t>(i)] - plan.patterns.data())][k];
+    result.captures[c].assign(static_cast<size_t>(times * slot->count), 0.0f);
+    captures.push_back(Capture{spec.op_id, slot, &result.captures[c], 0});
+  }
+  for (Capture& c : captures) {  // captures no longer grows: the pointers stay valid
+    size_t k = 0;
+    while (plan.step[k].id != c.op_id) k++;
+    captures_after[k].push_back(&c);
+  }
+  time.bind = seconds_since(t);
+  poll_cancel(cancel);
+
+  // ---- inputs ----
+  t = Clock::now();
+  fill_inputs(mem, inputs);
+  time.inputs = seconds_since(t);
+
+  // ---- setup program ----
+  t = Clock::now();
+  mem.set_step(0);
+  for (const Op& op : plan.setup) {
+    if (!op_runs(op, nullptr, stage)) continue;
+    poll_cancel(cancel);
+    in_op_context(op, "setup", 0, false, [&] { cpu::run_op(op, mem); });
+  }
+  time.setup = seconds_since(t);
+  report("setup", 0);
+
+  // ---- the steps ----
+  const Clock::time_point loop = Clock::now();
+  time.per_step.reserve(static_cast<size_t>(steps));
+  for (int i = 0; i < steps; i++) {
+    const Clock::time_point s = Clock::now();
+    const PlanPattern* pattern = patterns[static_cast<size_t>(i)];
+    const std::vector<char>& run = runs[static_cast<size_t>(pattern - plan.patterns.data())];
+    mem.set_step(i);
+    fill_timestep(mem, i, inputs);
+    for (size_t k = 0; k < plan.step.size(); k++) {
+      if (!run[k]) continue;
+      const Op& op = plan.step[k];
+      poll_cancel(cancel);
+      in_op_context(op, "step", i, true, [&] { cpu::run_op(op, mem); });
+      for (Capture* c : captures_after[k]) {
+        copy_values(*c->slot, c->storage->data() + c->next);
+        c->next += static_cast<size_t>(c->slot->count);
+      }
+    }
+    time.per_step.push_back(seconds_since(s));
+    report("step", i + 1);
+  }
+  time.steps = seconds_since(loop);
+
+  // ---- outputs (interpret.ts rankOutputs) ----
+  t = Clock::now();
+  for (const PlanOutput& out : plan.outputs) {
+    if (out.stage && *out.stage != stage) continue;
+    const PlanBuffer* spec = buffer_spec(plan, out.buffer);
+    const Slot* slot = mem.find(out.buffer);
+    OD_CHECK(spec && slot && !slot->is_weight,
+             "output " + out.name + " names buffer " + out.buffer + ", which the plan does not have", "");
+    OutputTensor tensor;
+    tensor.name = out.name;
+    tensor.shape = spec->shape;
+    tensor.data.resize(static_cast<size_t>(slot->count));
+    copy_values(*slot, tensor.data.data());
+    result.outputs.push_back(std::move(tensor));
+  }
+  time.outputs = seconds_since(t);
+  result.arena_bytes = mem.arena_bytes();
+  result.weight_bytes = mem.weight_bytes();
+  result.threads = thread_count();
+  report("done", steps);
+  return result;
+}
+
+}  // namespace od
