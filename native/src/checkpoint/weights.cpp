@@ -12,6 +12,7 @@
 #include "checkpoint/generator.h"
 #include "checkpoint/safetensors.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace od {
 
@@ -140,6 +141,14 @@ double random_init_value(const std::string& name, const std::vector<int64_t>& sh
   return apply(init_for(name, shape), z);
 }
 
+// random.ts encodes a 16-bit checkpoint by rounding the fp32 values again; doing the same here makes a bf16/fp16
+// plan's random weights equal to those of a random file of that dtype.
+static float round_to(DType dtype, float v) {
+  if (dtype == DType::BF16) return bf16_to_f32(f32_to_bf16(v));
+  if (dtype == DType::F16) return f16_to_f32(f32_to_f16(v));
+  return v;
+}
+
 LoadedWeights load_weights(const Plan& plan, const WeightsSource& source, int64_t stage) {
   LoadedWeights out;
   int64_t total = 0;
@@ -166,13 +175,18 @@ LoadedWeights load_weights(const Plan& plan, const WeightsSource& source, int64_
       const PlanWeight& w = *needed[i];
       LoadedWeight& lw = out.weights[i];
       const Init init = init_for(w.name, w.shape);
-      gen::fill_normals(gen::key(source.seed, w.name), lw.data, lw.count, [&](int64_t, double z) { return apply(init, z); });
-      // random.ts encodes a 16-bit checkpoint by rounding the fp32 values again; doing the same here makes a
-      // bf16/fp16 plan's random weights equal to those of a random file of that dtype.
-      if (w.dtype == DType::BF16)
-        for (int64_t k = 0; k < lw.count; k++) lw.data[k] = bf16_to_f32(f32_to_bf16(lw.data[k]));
-      else if (w.dtype == DType::F16)
-        for (int64_t k = 0; k < lw.count; k++) lw.data[k] = f16_to_f32(f32_to_f16(lw.data[k]));
+      const uint64_t key = gen::key(source.seed, w.name);
+      // The stream is counter-based (draw(key, n)), so chunks of whole Box–Muller pairs fill independently on
+      // every core and give the same bits as one pass: a real-size model draws in seconds, not a minute.
+      const int64_t pairs = (lw.count + 1) / 2;
+      parallel_for(pairs, 1 << 14, [&](int64_t begin, int64_t end, int) {
+        for (int64_t j = begin; j < end; j++) {
+          double z0, z1;
+          gen::box_muller(gen::draw(key, static_cast<uint64_t>(2 * j)), gen::draw(key, static_cast<uint64_t>(2 * j + 1)), &z0, &z1);
+          lw.data[2 * j] = round_to(w.dtype, static_cast<float>(apply(init, z0)));
+          if (2 * j + 1 < lw.count) lw.data[2 * j + 1] = round_to(w.dtype, static_cast<float>(apply(init, z1)));
+        }
+      });
     }
     return out;
   }

@@ -128,7 +128,8 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
     if (progress) progress(Progress{phase, step, steps, seconds_since(begin)});
   };
 
-  // ---- weights ----
+  // ---- weights (the pool first: drawing random weights uses both cores) ----
+  set_threads(options.threads);
   Clock::time_point t = Clock::now();
   LoadedWeights loaded = load_weights(plan, weights, stage);
   time.load = seconds_since(t);
@@ -138,7 +139,6 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   // ---- memory, threads, every op checked once, scratch, captures ----
   t = Clock::now();
   Memory mem(plan, std::move(loaded), options.rank);
-  set_threads(options.threads);
   for (const Op& op : plan.setup)
     if (!op.stage || *op.stage == stage) in_op_context(op, "setup", 0, false, [&] { cpu::check_op(op, mem); });
   for (const Op& op : plan.step)
