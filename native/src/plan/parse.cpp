@@ -821,7 +821,9 @@ class PlanParser {
 }  // namespace
 
 Plan parse_plan(std::string_view json_text) {
-  json::Value document = json::parse(json_text);
+  json::Value document;
+  // Say which document was malformed: the JSON parser only knows the byte.
+  with_context("the plan is not valid JSON", [&] { document = json::parse(json_text); });
   Plan plan;
   PlanParser(plan).run(Reader(document, "plan"));
   return plan;
