@@ -1,6 +1,8 @@
 /**
  * Exit codes, the de-facto convention of CI linters (ESLint, actionlint): 0 clean, 1 problems found,
- * 2 the run itself could not do its job (usage, unreadable or unmatched files), 3 opendit crashed.
+ * 2 the run itself could not do its job (usage, unreadable or unmatched files), 3 opendit crashed; and for
+ * `opendit run`, 4: the pipeline was fine but running it failed (a checkpoint or input file that does not fit,
+ * a backend that is not built, an error in the native runtime), kept apart so scripts can tell the two apart.
  */
 
 export const ExitCode = {
@@ -8,6 +10,7 @@ export const ExitCode = {
   problems: 1,
   usage: 2,
   internal: 3,
+  runFailed: 4,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

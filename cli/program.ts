@@ -10,6 +10,7 @@ import { checkpointCommand } from "./commands/checkpoint.js";
 import { codesCommand, explainCommand } from "./commands/codes.js";
 import { fmtCommand } from "./commands/fmt.js";
 import { planCommand } from "./commands/plan.js";
+import { runCommand } from "./commands/run.js";
 import { schemaCommand } from "./commands/schema.js";
 import { tuneCommand } from "./commands/tune.js";
 import { validateCommand } from "./commands/validate.js";
@@ -47,11 +48,12 @@ function buildProgram(ctx: CommandContext): Command {
         "  opendit fmt pipelines/quickstart.yaml --to odit",
         "  opendit plan pipelines/opensora-dsp.yaml --layout \"dsp 8\"",
         "  opendit tune pipelines/opensora-dsp.yaml --gpus 8 --gpu h200",
+        "  opendit run pipelines/quickstart.yaml",
         "  opendit explain OD3101",
         "  opendit checkpoint random --family stdit3 --variant stdit3-tiny -o tiny.safetensors",
       ].join("\n"),
     );
-  for (const make of [validateCommand, schemaCommand, fmtCommand, planCommand, tuneCommand, codesCommand, explainCommand, checkpointCommand]) {
+  for (const make of [validateCommand, schemaCommand, fmtCommand, planCommand, tuneCommand, runCommand, codesCommand, explainCommand, checkpointCommand]) {
     // addCommand (unlike .command) does not pass on exitOverride and the output settings by itself.
     const command = make(ctx).copyInheritedSettings(program);
     // Nor to a command's own subcommands (`checkpoint random`), which were made before it had them.

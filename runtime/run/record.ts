@@ -1,0 +1,111 @@
+/**
+ * run.json: what a run did, written beside its outputs so a result can always be traced to the plan, the
+ * pipeline and the opendit that made it, and its speed compared across machines: the plan hash, backend, rank,
+ * steps, threads, seconds per phase, milliseconds per step, memory, and the files written with their shapes.
+ */
+import type { NativeRunResult, NativeWeights } from "../native/addon.js";
+import type { WrittenOutput } from "./outputs.js";
+
+export interface RunRecord {
+  readonly opendit: string;
+  /** When the run finished, ISO 8601 UTC. */
+  readonly date: string;
+  readonly pipeline: string;
+  /** The pipeline file as it was named to the run. */
+  readonly file: string;
+  readonly planHash: string;
+  readonly backend: "cpu" | "cuda";
+  readonly rank: number;
+  readonly world: number;
+  /** Steps run, and the steps of the plan's schedule. */
+  readonly steps: number;
+  readonly planSteps: number;
+  readonly threads: number;
+  /** `checkpoint: random` with its seed, or the checkpoint file. */
+  readonly weights: string;
+  /** `seed N`, or the noise file. */
+  readonly noise: string;
+  /** Seconds per phase: the native run's, `write` the output files, `total` from the request to the outputs. */
+  readonly seconds: {
+    readonly load: number;
+    readonly bind: number;
+    readonly inputs: number;
+    readonly setup: number;
+    readonly steps: number;
+    readonly outputs: number;
+    readonly write: number;
+    readonly total: number;
+  };
+  readonly msPerStep: { readonly mean: number; readonly median: number; readonly min: number; readonly max: number };
+  readonly arenaBytes: number;
+  readonly weightBytes: number;
+  readonly outputs: readonly WrittenOutput[];
+}
+
+/** Mean, median, min and max of a list (all 0 for an empty one), in the list's unit. */
+export function stepStatistics(values: readonly number[]): { mean: number; median: number; min: number; max: number } {
+  if (values.length === 0) return { mean: 0, median: 0, min: 0, max: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { mean: values.reduce((a, b) => a + b, 0) / values.length, median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+/** Rounded for reading: seconds to the microsecond, milliseconds to the nanosecond. */
+function round(value: number, digits: number): number {
+  return Number(value.toFixed(digits));
+}
+
+export interface RecordFacts {
+  readonly version: string;
+  readonly pipeline: string;
+  readonly file: string;
+  readonly planHash: string;
+  readonly backend: "cpu" | "cuda";
+  readonly rank: number;
+  readonly world: number;
+  readonly planSteps: number;
+  readonly weights: NativeWeights;
+  readonly noise: { readonly seed: number } | { readonly file: string };
+  readonly result: NativeRunResult;
+}
+
+/** The record of a run; `totalSeconds` from the native request to the output files written. */
+export function runRecord(facts: RecordFacts, written: readonly WrittenOutput[], writeSeconds: number, totalSeconds: number): RunRecord {
+  const t = facts.result.timings;
+  const perStep = stepStatistics(t.perStep.map((s) => s * 1000));
+  return {
+    opendit: facts.version,
+    date: new Date().toISOString(),
+    pipeline: facts.pipeline,
+    file: facts.file,
+    planHash: facts.planHash,
+    backend: facts.backend,
+    rank: facts.rank,
+    world: facts.world,
+    steps: t.perStep.length,
+    planSteps: facts.planSteps,
+    threads: facts.result.threads,
+    weights: facts.weights.kind === "random" ? `random (seed ${facts.weights.seed})` : facts.weights.path,
+    noise: "seed" in facts.noise ? `seed ${facts.noise.seed}` : facts.noise.file,
+    seconds: {
+      load: round(t.load, 6),
+      bind: round(t.bind, 6),
+      inputs: round(t.inputs, 6),
+      setup: round(t.setup, 6),
+      steps: round(t.steps, 6),
+      outputs: round(t.outputs, 6),
+      write: round(writeSeconds, 6),
+      total: round(totalSeconds, 6),
+    },
+    msPerStep: { mean: round(perStep.mean, 6), median: round(perStep.median, 6), min: round(perStep.min, 6), max: round(perStep.max, 6) },
+    arenaBytes: facts.result.arenaBytes,
+    weightBytes: facts.result.weightBytes,
+    outputs: written,
+  };
+}
+
+/** run.json's text: the record as pretty JSON, in the order above. */
+export function recordText(record: RunRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
