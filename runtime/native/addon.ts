@@ -56,6 +56,17 @@ export interface NativeRunRequest {
   readonly threads?: number;
   /** Copy `buffer` after step-program op `op` on every step it runs (returned in `captures`, step after step). */
   readonly captures?: readonly { readonly op: number; readonly buffer: string }[];
+  /**
+   * A multi-rank run: the CPU transport opened by `openTransport` in this process, connected to every rank's
+   * published endpoint (indexed by global rank, this rank's own included) before the plan runs. `timeoutMs` bounds
+   * the connection and every collective wait; a wait past it fails the run naming the rank, the peer and the op.
+   */
+  readonly transport?: NativeTransportRequest;
+}
+
+export interface NativeTransportRequest {
+  readonly peers: readonly { readonly host: string; readonly port: number }[];
+  readonly timeoutMs: number;
 }
 
 export interface NativeProgress {
@@ -94,6 +105,22 @@ export interface NativeRunResult {
 export interface NativeAddon {
   info(): NativeInfo;
   run(request: NativeRunRequest, onProgress?: (progress: NativeProgress) => void): Promise<NativeRunResult>;
+  /**
+   * Opens this process's CPU transport endpoint (one per process): a listening socket on `host` (`port` 0 or absent:
+   * any free port). Returns the port to publish at the rendezvous. A later `run` with `transport` connects it.
+   */
+  openTransport(options: { readonly rank: number; readonly world: number; readonly host: string; readonly port?: number }): { readonly port: number };
+  /**
+   * Measures the CPU transport: connects it like `run` does, then times `iterations` all-to-alls over all ranks of
+   * `bytes` bytes per rank (each rank sends bytes / world to every other) after `warmup` untimed ones. Resolves with
+   * the seconds of each timed iteration on this rank.
+   */
+  benchTransport(request: {
+    readonly transport: NativeTransportRequest;
+    readonly bytes: number;
+    readonly iterations: number;
+    readonly warmup: number;
+  }): Promise<{ readonly seconds: readonly number[] }>;
 }
 
 /** The addon could not be loaded: not built, or built for another Node. */

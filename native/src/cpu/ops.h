@@ -36,6 +36,11 @@ OD_CPU_OP(cross_attention, CrossAttentionOp)
 OD_CPU_OP(unpatchify, UnpatchifyOp)
 OD_CPU_OP(guidance, GuidanceOp)
 OD_CPU_OP(solver_update, SolverOp)
+// Data between ranks, through mem.comm() (comm/communicator.h), semantics of runtime/reference/collectives/.
+OD_CPU_OP(all_to_all, AllToAllOp)
+OD_CPU_OP(all_gather, AllGatherOp)
+OD_CPU_OP(send, SendOp)
+OD_CPU_OP(recv, RecvOp)
 
 #undef OD_CPU_OP
 
@@ -44,8 +49,12 @@ void require_f32(const Memory& mem, BufRef ref, int64_t needed, const char* role
 // The same for an i32 buffer.
 void require_i32(const Memory& mem, BufRef ref, int64_t needed, const char* role);
 
-// Runs one op (the collectives and point-to-point ops need other ranks: they fail naming the op, until the
-// communicators exist). check_op before the step loop, run_op inside it.
+// The channel of a PipeFusion transfer: messages travelling to the `next` member of an axis's ring share one
+// channel, those to the `prev` member another, so a send to next matches the receiver's recv from prev.
+int transfer_channel(const Plan& plan, const std::string& axis, bool towards_next);
+
+// Runs one op. check_op before the step loop, run_op inside it. A collective, point-to-point or ring-attention op
+// on a run without a communicator (one rank) fails its check, naming the op and its axis.
 void check_op(const Op& op, Memory& mem);
 void run_op(const Op& op, Memory& mem);
 

@@ -7,11 +7,13 @@
 // of its own bytes, so buffers that did not overlap in the plan do not overlap here.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "checkpoint/weights.h"
+#include "comm/communicator.h"
 #include "plan/plan.h"
 
 namespace od {
@@ -62,6 +64,14 @@ class Memory {
   // Allocates the scratch declared so far (the interpreter calls it after every op's check).
   void allocate_scratch(int threads);
 
+  // The communicator of a multi-rank run (nullptr on one rank): the collective and point-to-point kernels use it.
+  Communicator* comm() const { return comm_; }
+  void set_comm(Communicator* comm) { comm_ = comm; }
+  // The group of `axis` (a key of plan.mesh.groups: a mesh axis or "sequence") holding this rank, members in
+  // coordinate order; {rank} when the plan has no groups for the axis (degree 1). Fails naming `where` when the
+  // groups do not contain the rank.
+  const std::vector<int>& group(const std::string& axis, const std::string& where) const;
+
   int64_t arena_bytes() const { return arena_bytes_; }  // the scaled arena, without the alignment slack
   int64_t weight_bytes() const { return static_cast<int64_t>(weights_.storage.size() * sizeof(float)); }
 
@@ -78,6 +88,8 @@ class Memory {
   int64_t scratch_floats_ = 0;
   std::vector<float> scratch_;
   int scratch_threads_ = 0;
+  Communicator* comm_ = nullptr;
+  mutable std::map<std::string, std::vector<int>> groups_;  // filled by bind: this rank's group per axis
 };
 
 }  // namespace od
