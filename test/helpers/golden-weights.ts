@@ -14,8 +14,9 @@
  *
  * each computed in double precision and rounded once to fp32. make_goldens.py draws the same values in numpy
  * (test/reference/opendit_random.py, rules in `init_weight`) and records each tensor's sha256 in the sidecar, so
- * test/reference/goldens.test.ts proves the two agree bit for bit; the native tests write the checkpoint a golden's
- * pipeline names with `writeGoldenCheckpoint`.
+ * test/reference/goldens.test.ts proves the two agree bit for bit; the reference interpreter's tests read them with
+ * `goldenWeightsFloat64`, and the native tests write the checkpoint a golden's pipeline names with
+ * `writeGoldenCheckpoint`.
  */
 import { encodeF32 } from "../../checkpoint/dtype.js";
 import { fillNormals, tensorKey } from "../../checkpoint/generator.js";
@@ -46,6 +47,11 @@ export function goldenWeight(seed: number, name: string, shape: readonly number[
   const values = new Float32Array(elementCount(shape));
   fillNormals(tensorKey(seed, name), values, goldenScale(name, shape));
   return values;
+}
+
+/** A golden checkpoint as the reference interpreter reads it: every tensor of `weights`, its fp32 values widened exactly to float64. */
+export function goldenWeightsFloat64(seed: number, weights: readonly WeightInfo[]): Map<string, Float64Array> {
+  return new Map(weights.map((w) => [w.name, Float64Array.from(goldenWeight(seed, w.name, w.shape))]));
 }
 
 /** Writes a golden checkpoint: every tensor of `weights`, fp32, under its official name. Returns the file's size. */

@@ -9,7 +9,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { NativeProgress, NativeRunRequest } from "../../runtime/native/addon.js";
-import { bufferSize, compilePlan, fixedValues, native, noiseSeedOf, planJson, readTensors, ROOT } from "./support.js";
+import { readTensors } from "../helpers/goldens.js";
+import { bufferSize, compilePlan, fixedValues, native, noiseSeedOf, planJson, ROOT } from "./support.js";
 
 const quickstart = compilePlan(readFileSync(join(ROOT, "pipelines/quickstart.yaml"), "utf8"));
 

@@ -17,14 +17,13 @@ import { familyInfo } from "../../compiler/models/registry.js";
 import type { NativeInputs, NativeWeights } from "../../runtime/native/addon.js";
 import { describeOp } from "../../runtime/reference/dispatch.js";
 import { runPlan } from "../../runtime/reference/interpret.js";
+import { maxRelativeError, readTensors } from "../helpers/goldens.js";
 import {
   bitIdentical,
   compilePlan,
   fixedValues,
-  maxRelativeError,
   nativeOutput,
   planJson,
-  readTensors,
   record,
   referenceInputs,
   rehashed,

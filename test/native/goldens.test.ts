@@ -18,35 +18,33 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../compiler/plan/types.js";
 import type { NativeInputs, NativeWeights } from "../../runtime/native/addon.js";
-import { goldenWeight, writeGoldenCheckpoint } from "../helpers/golden-weights.js";
+import { goldenWeightsFloat64, writeGoldenCheckpoint } from "../helpers/golden-weights.js";
 import {
-  compilePlan,
-  firstDivergence,
+  FORWARD_GOLDEN_FAMILIES,
   goldenInputs,
   lastOpOfBlocks,
   maxRelativeError,
+  readGolden,
+  readSidecar,
+  SAMPLER_GOLDENS,
+  tensor,
+  written,
+  type ForwardSidecar,
+  type SamplerSidecar,
+} from "../helpers/goldens.js";
+import {
+  compilePlan,
+  firstDivergence,
   nativeOutput,
   onlyStepOp,
   perStep,
-  readGolden,
-  readSidecar,
   record,
   removeTempDirs,
   report,
   runNative,
   tempDir,
-  tensor,
   TOLERANCE,
-  written,
-  type ForwardSidecar,
-  type SamplerSidecar,
 } from "./support.js";
-
-const FORWARD_FAMILIES = ["dit", "pixart", "latte", "latte-t2v", "stdit", "stdit3", "opensora-plan"] as const;
-const SAMPLERS = [
-  { file: "sampler-ddim-stdit.json", sampler: "ddim", family: "stdit" },
-  { file: "sampler-rflow-stdit3.json", sampler: "rflow", family: "stdit3" },
-] as const;
 
 afterAll(() => {
   removeTempDirs();
@@ -60,17 +58,12 @@ async function goldenCheckpoint(plan: Plan, seed: number): Promise<NativeWeights
   return { kind: "file", path, ignore: [] };
 }
 
-/** The same weights as the reference interpreter reads them. */
-function goldenWeights(plan: Plan, seed: number): Map<string, Float64Array> {
-  return new Map(plan.weights.map((w) => [w.name, Float64Array.from(goldenWeight(seed, w.name, w.shape))]));
-}
-
 /** Where the native run first leaves the reference interpreter, for a failure message. */
 async function whereItDiverges(plan: Plan, seed: number, weights: NativeWeights, inputs: NativeInputs, steps?: number): Promise<string> {
-  return firstDivergence(plan, weights, goldenWeights(plan, seed), inputs, steps);
+  return firstDivergence(plan, weights, goldenWeightsFloat64(seed, plan.weights), inputs, steps);
 }
 
-describe.each(FORWARD_FAMILIES)("%s forward golden, one native step", (family) => {
+describe.each(FORWARD_GOLDEN_FAMILIES)("%s forward golden, one native step", (family) => {
   it("matches every block's residual stream and the model output", async () => {
     const side = readSidecar<ForwardSidecar>(`${family}.json`);
     const plan = compilePlan(side.pipeline);
@@ -104,7 +97,7 @@ describe.each(FORWARD_FAMILIES)("%s forward golden, one native step", (family) =
   });
 });
 
-describe.each(SAMPLERS)("$sampler sampler golden on $family, native", ({ file }) => {
+describe.each(SAMPLER_GOLDENS)("$sampler sampler golden on $family, native", ({ file }) => {
   const side = readSidecar<SamplerSidecar>(file);
   const forward = readSidecar<ForwardSidecar>(side.forward_file.replace(/\.safetensors$/, ".json"));
   const plan = compilePlan(side.pipeline);

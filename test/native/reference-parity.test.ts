@@ -17,17 +17,16 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../compiler/plan/types.js";
 import type { NativeInputs } from "../../runtime/native/addon.js";
 import { runPlan } from "../../runtime/reference/interpret.js";
+import { maxRelativeError, readTensors } from "../helpers/goldens.js";
 import {
   bitIdentical,
   compilePlan,
   firstDivergence,
   fixedValues,
-  maxRelativeError,
   nativeOutput,
   noiseSeedOf,
   planNoise,
   randomWeights,
-  readTensors,
   record,
   referenceInputs,
   report,

@@ -1,20 +1,19 @@
 /**
  * What the native runtime's tests (test/native/*.test.ts) share: compiling a pipeline text to a plan with no
  * error and serializing it for the addon, running a plan through the addon (runtime/native/addon.ts), the
- * bound they measure (max|a − b| / max|b|), temporary directories removed after each file, the golden files'
- * sidecars and tensors (test/fixtures/goldens), the inputs the addon and the float64 reference interpreter
+ * bound they measure to (max|a − b| / max|b|, test/helpers/goldens.ts `maxRelativeError`), temporary
+ * directories removed after each file, the inputs the addon and the float64 reference interpreter
  * (runtime/reference) are both fed, and the values both sides draw from the project's seeded generator
  * (checkpoint/generator.ts): `checkpoint: random` weights (checkpoint/random.ts) and the seeded initial noise
- * (runtime/run/inputs.ts), and a bisection of a native discrepancy against the reference interpreter.
+ * (runtime/run/inputs.ts), and a bisection of a native discrepancy against the reference interpreter. The golden
+ * files' sidecars and tensors, and reading safetensors files, are test/helpers/goldens.ts.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { randomTensor } from "../../checkpoint/random.js";
-import { openSafetensors } from "../../checkpoint/safetensors.js";
-import { opBuffers } from "../../compiler/plan/op-buffers.js";
 import type { Op } from "../../compiler/plan/ops.js";
 import { canonicalJson, sha256 } from "../../compiler/plan/serialize.js";
 import type { Plan } from "../../compiler/plan/types.js";
@@ -31,14 +30,13 @@ import { describeOp } from "../../runtime/reference/dispatch.js";
 import type { RunInputs } from "../../runtime/reference/inputs.js";
 import { runPlan } from "../../runtime/reference/interpret.js";
 import { initialNoise } from "../../runtime/run/inputs.js";
+import { maxRelativeError, written } from "../helpers/goldens.js";
 import { compiled } from "../runtime/reference/run-fixtures.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** The repository root. */
 export const ROOT = join(here, "../..");
-/** The golden files and their JSON sidecars. */
-export const GOLDEN_DIR = join(ROOT, "test/fixtures/goldens");
 
 /** The bound of every native-vs-golden and native-vs-reference comparison: max|a − b| / max|b|. */
 export const TOLERANCE = 1e-5;
@@ -59,22 +57,6 @@ export function planJson(plan: Plan): string {
 export function rehashed(plan: Record<string, unknown>): Record<string, unknown> {
   const { hash: _old, ...rest } = plan;
   return { ...rest, hash: sha256(canonicalJson(rest)) };
-}
-
-/** The buffer an op writes first (its output). */
-export function written(op: Op): string {
-  const out = opBuffers(op).writes[0];
-  if (out === undefined) throw new Error(`op ${op.id} (${op.op}) writes nothing`);
-  return out;
-}
-
-/** The id of the last step op of every block, by the goldens' name of its output (`block.spatial.0`). */
-export function lastOpOfBlocks(plan: Plan): Map<number, string> {
-  const last = new Map<string, number>();
-  for (const op of plan.program.step) {
-    if (op.block !== undefined) last.set(`block.${op.blockKind ?? "spatial"}.${op.block}`, op.id);
-  }
-  return new Map([...last].map(([name, id]) => [id, name]));
 }
 
 /** The one step op of a kind (guidance, solver_update, unpatchify): there must be exactly one. */
@@ -132,21 +114,6 @@ export function perStep(capture: Float32Array | undefined, steps: number): Float
 
 // ---- measuring ----
 
-/** max|a − b| / max|b| (infinite where either holds a NaN); the lengths must agree. */
-export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i] ?? Number.NaN;
-    const b = expected[i] ?? Number.NaN;
-    const d = Math.abs(a - b);
-    diff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(diff, d);
-    scale = Math.max(scale, Math.abs(b));
-  }
-  return diff / scale;
-}
-
 /** Whether two fp32 arrays hold the same bits (NaNs included). */
 export function bitIdentical(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
@@ -183,71 +150,6 @@ export function tempDir(prefix = "opendit-native-"): string {
 
 export function removeTempDirs(): void {
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
-
-// ---- goldens ----
-
-export interface ForwardSidecar {
-  readonly kind: "forward";
-  readonly family: string;
-  readonly file: string;
-  readonly pipeline: string;
-  readonly weights: { readonly seed: number };
-  readonly blocks: readonly string[];
-}
-
-export interface SamplerSidecar {
-  readonly kind: "sampler";
-  readonly sampler: string;
-  readonly family: string;
-  readonly file: string;
-  readonly forward_file: string;
-  readonly pipeline: string;
-  readonly steps: number;
-  /** How far PyTorch's own float32 run of the loop is from the float64 golden, per step (max relative error). */
-  readonly float32_relative_error: { readonly latent: readonly number[]; readonly prediction: readonly number[] };
-}
-
-export function readSidecar<T extends ForwardSidecar | SamplerSidecar>(name: string): T {
-  return JSON.parse(readFileSync(join(GOLDEN_DIR, name), "utf8")) as T;
-}
-
-/** All tensors of a safetensors file as fp32 values (I32 tensors exactly). */
-export async function readTensors(path: string): Promise<Map<string, Float32Array>> {
-  const reader = await openSafetensors(path);
-  try {
-    const out = new Map<string, Float32Array>();
-    for (const t of reader.header.tensors) out.set(t.name, await reader.readF32(t.name));
-    return out;
-  } finally {
-    await reader.close();
-  }
-}
-
-/** All tensors of a golden file. */
-export function readGolden(file: string): Promise<Map<string, Float32Array>> {
-  return readTensors(join(GOLDEN_DIR, file));
-}
-
-export function tensor(tensors: ReadonlyMap<string, Float32Array>, name: string): Float32Array {
-  const t = tensors.get(name);
-  if (!t) throw new Error(`no tensor ${name}`);
-  return t;
-}
-
-/** The addon's inputs from a forward golden's `input.*` tensors (the same as the reference interpreter's). */
-export function goldenInputs(golden: ReadonlyMap<string, Float32Array>): NativeInputs {
-  const text = golden.get("input.text");
-  const mask = golden.get("input.text.mask");
-  const negative = golden.get("input.negative_text");
-  const labels = golden.get("input.labels");
-  return {
-    noise: tensor(golden, "input.latent"),
-    ...(text ? { text } : {}),
-    ...(mask ? { textMask: mask } : {}),
-    ...(negative ? { negativeText: negative } : {}),
-    ...(labels ? { labels: Int32Array.from(labels) } : {}),
-  };
 }
 
 // ---- seeded values both sides share ----

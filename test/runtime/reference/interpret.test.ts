@@ -15,7 +15,7 @@ import { MultiRankOpError, RUNNERS, runOp, runsOnOneRank } from "../../../runtim
 import { neededInputs, type RunInputs } from "../../../runtime/reference/inputs.js";
 import { opRuns, runPlan } from "../../../runtime/reference/interpret.js";
 import { allocate, type Memory } from "../../../runtime/reference/memory.js";
-import { goldenWeight } from "../../helpers/golden-weights.js";
+import { goldenWeight, goldenWeightsFloat64 } from "../../helpers/golden-weights.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const goldenDir = join(here, "../../fixtures/goldens");
@@ -34,7 +34,7 @@ function compiled(pipeline: string): Plan {
 }
 
 function weightsOf(plan: Plan): Map<string, Float64Array> {
-  return new Map(plan.weights.map((w) => [w.name, Float64Array.from(goldenWeight(SEED, w.name, w.shape))]));
+  return goldenWeightsFloat64(SEED, plan.weights);
 }
 
 /** Deterministic values in (-2, 2), different for each `salt`. */

@@ -1,13 +1,14 @@
 /**
  * What the all-ranks tests (parallel.test.ts, pipefusion.test.ts) share to run a tiny pipeline through the
- * reference interpreter: compiling a pipeline text with no error, seeded weights by the goldens' rules
- * (test/helpers/golden-weights.ts), fixed inputs, and the max abs error of two latents.
+ * reference interpreter: compiling a pipeline text with no error (which goldens.test.ts and the native tests'
+ * support.ts use too), seeded weights by the goldens' rules (test/helpers/golden-weights.ts), fixed inputs, and
+ * the max abs error of two latents.
  */
 import { expect } from "vitest";
 import { compile } from "../../../compiler/compile.js";
 import type { Plan } from "../../../compiler/plan/types.js";
 import type { RunInputs } from "../../../runtime/reference/inputs.js";
-import { goldenWeight } from "../../helpers/golden-weights.js";
+import { goldenWeightsFloat64 } from "../../helpers/golden-weights.js";
 
 const WEIGHTS_SEED = 20261121;
 
@@ -26,7 +27,7 @@ function values(count: number, salt: number): Float64Array {
 
 /** Every weight of the plan, seeded by its name and shape. */
 export function weightsOf(plan: Plan): Map<string, Float64Array> {
-  return new Map(plan.weights.map((w) => [w.name, Float64Array.from(goldenWeight(WEIGHTS_SEED, w.name, w.shape))]));
+  return goldenWeightsFloat64(WEIGHTS_SEED, plan.weights);
 }
 
 /** The run's inputs: noise, text with a mask that leaves the last tokens out, and the labels. */
