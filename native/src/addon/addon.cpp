@@ -1,5 +1,6 @@
-// The N-API module (node-addon-api): `info()` and `run(request, onProgress?)`, exactly as runtime/native/addon.ts
-// types them (NativeInfo, NativeRunRequest, NativeProgress, NativeRunResult).
+// The N-API module (node-addon-api): `info()`, `run(request, onProgress?)`, `openTransport(options)` and
+// `benchTransport(request)`, exactly as runtime/native/addon.ts types them (NativeInfo, NativeRunRequest,
+// NativeProgress, NativeRunResult, NativeTransportRequest).
 //
 // run() reads and type-checks the request and parses the plan on the JS main thread, then runs the plan on a
 // std::thread of its own (never the main thread). The run thread talks to JS through one thread-safe function:
@@ -8,6 +9,11 @@
 // while the run lasts, so Node's event loop stays alive until the promise settles; if the environment is torn
 // down mid-run (process.exit, a worker terminated), a cleanup hook cancels the run and the finalizer joins the
 // thread before the module goes away, so no thread outlives its environment.
+//
+// A multi-rank run (request.transport) uses the CPU transport that openTransport opened in this process: the run
+// thread connects it before the plan runs and closes it when the run ends, whatever the outcome (each run or
+// benchTransport uses one transport up). Cancelling such a run also aborts the transport, so that a run blocked
+// waiting for a peer stops at once instead of at the timeout.
 #include <napi.h>
 
 #include <atomic>
@@ -25,13 +31,18 @@
 #include <vector>
 
 #include "build_info.h"
+#include "comm/communicator.h"
+#include "comm/tcp_transport.h"
 #include "runtime/interpreter.h"
 
 namespace {
 
 // ---- request parsing: every refusal is a TypeError naming the field ----
 
-[[noreturn]] void type_error(Napi::Env env, const std::string& what) { throw Napi::TypeError::New(env, "run: " + what); }
+// The binding being called (main thread only), prefixing every TypeError: "run: request.steps must be ...".
+const char* g_api = "run";
+
+[[noreturn]] void type_error(Napi::Env env, const std::string& what) { throw Napi::TypeError::New(env, std::string(g_api) + ": " + what); }
 
 std::string js_type(const Napi::Value& v) {
   if (v.IsNull()) return "null";
@@ -182,6 +193,57 @@ od::RunOptions parse_options(Napi::Env env, const Napi::Object& r) {
   return options;
 }
 
+// ---- the CPU transport ----
+
+// The transport openTransport opened and no run or benchTransport has taken yet (main thread only).
+od::TcpTransport* g_unclaimed_transport = nullptr;
+
+struct TransportRequest {
+  std::vector<od::TransportPeer> peers;
+  int64_t timeout_ms = 0;
+};
+
+TransportRequest parse_transport(Napi::Env env, const Napi::Value& v, const std::string& path) {
+  Napi::Object o = object_of(env, v, path);
+  TransportRequest t;
+  Napi::Value peers = member(o, "peers");
+  if (peers.IsEmpty()) type_error(env, path + ".peers is required (every rank's { host, port }, by global rank)");
+  if (!peers.IsArray()) type_error(env, path + ".peers must be an array of { host, port }, not " + js_type(peers));
+  Napi::Array list = peers.As<Napi::Array>();
+  if (list.Length() == 0) type_error(env, path + ".peers must name at least one rank");
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    const std::string at = path + ".peers[" + std::to_string(i) + "]";
+    Napi::Object p = object_of(env, list.Get(i), at);
+    Napi::Value host = member(p, "host"), port = member(p, "port");
+    if (host.IsEmpty()) type_error(env, at + ".host is required");
+    if (port.IsEmpty()) type_error(env, at + ".port is required");
+    od::TransportPeer peer;
+    peer.host = string_of(env, host, at + ".host");
+    if (peer.host.empty()) type_error(env, at + ".host must not be empty");
+    peer.port = static_cast<int>(count_of(env, port, at + ".port", 65535));
+    if (peer.port == 0) type_error(env, at + ".port must be in [1, 65535], not 0");
+    t.peers.push_back(std::move(peer));
+  }
+  Napi::Value timeout = member(o, "timeoutMs");
+  if (timeout.IsEmpty()) type_error(env, path + ".timeoutMs is required");
+  t.timeout_ms = count_of(env, timeout, path + ".timeoutMs", int64_t(1) << 40);
+  if (t.timeout_ms == 0) type_error(env, path + ".timeoutMs must be positive, not 0");
+  return t;
+}
+
+// Takes the transport openTransport opened for a run or a bench, after checking it fits the request.
+od::TcpTransport* claim_transport(Napi::Env env, const TransportRequest& request, const std::string& path) {
+  if (g_unclaimed_transport == nullptr)
+    throw Napi::Error::New(env, std::string(g_api) + ": " + path + " is given but no transport is open in this process: call openTransport " +
+                                    "first (each run or benchTransport uses one up)");
+  const int world = od::transport_world(g_unclaimed_transport);
+  if (static_cast<int>(request.peers.size()) != world)
+    type_error(env, path + ".peers names " + std::to_string(request.peers.size()) + " ranks, but openTransport was given a world of " + std::to_string(world));
+  od::TcpTransport* t = g_unclaimed_transport;
+  g_unclaimed_transport = nullptr;
+  return t;
+}
+
 // ---- one run: the state shared by the main thread and the run thread ----
 
 struct RunState;
@@ -201,6 +263,9 @@ struct RunState {
   od::RunInputs inputs;
   od::RunOptions options;
   std::atomic<bool> cancel{false};
+  od::TcpTransport* transport = nullptr;  // a multi-rank run: connected, then closed, by the run thread
+  const od::TcpTransport* claimed = nullptr;  // the same, set once on the main thread (only compared, for cancels)
+  TransportRequest transport_request;
 
   // Set by the run thread before it releases the TSFN (the release orders these before the finalizer).
   bool ok = false;
@@ -208,6 +273,31 @@ struct RunState {
   std::string error;
 
   Napi::Reference<Napi::Value> callback_error;  // what onProgress threw (cancels the run)
+  bool hook_added = false;
+  std::atomic<bool> torn_down{false};
+
+  ~RunState() { od::close_transport(transport); }
+};
+
+// The state of one benchTransport call, shared like RunState.
+struct BenchState;
+void bench_call(Napi::Env, Napi::Function, BenchState*, int*) {}
+using BenchTsfn = Napi::TypedThreadSafeFunction<BenchState, int, bench_call>;
+
+struct BenchState {
+  explicit BenchState(Napi::Env env) : env(env), deferred(Napi::Promise::Deferred::New(env)) {}
+  ~BenchState() { od::close_transport(transport); }
+  napi_env env;
+  Napi::Promise::Deferred deferred;
+  BenchTsfn tsfn;
+  std::thread thread;
+  od::TcpTransport* transport = nullptr;
+  const od::TcpTransport* claimed = nullptr;
+  TransportRequest transport_request;
+  int64_t bytes = 0, iterations = 0, warmup = 0;
+  bool ok = false;
+  std::vector<double> seconds;
+  std::string error;
   bool hook_added = false;
   std::atomic<bool> torn_down{false};
 };
@@ -219,6 +309,7 @@ struct Registry {
   std::mutex mutex;
   std::condition_variable idle;
   std::set<RunState*> runs;
+  int benches = 0;  // benchTransport threads alive
 };
 Registry& registry() {
   static Registry* r = new Registry;
@@ -229,8 +320,9 @@ void on_process_exit() {
   Registry& r = registry();
   std::unique_lock<std::mutex> lock(r.mutex);
   for (RunState* s : r.runs) s->cancel = true;
+  od::abort_open_transport("cancelled: the process is exiting");
   // Runs stop at their next op boundary; a bound keeps a wedged kernel from holding the exit forever.
-  r.idle.wait_for(lock, std::chrono::seconds(60), [&] { return r.runs.empty(); });
+  r.idle.wait_for(lock, std::chrono::seconds(60), [&] { return r.runs.empty() && r.benches == 0; });
 }
 
 // The environment is going away with the run in flight (a worker terminated): stop the run at its next op.
@@ -238,6 +330,13 @@ void on_env_cleanup(void* arg) {
   auto* state = static_cast<RunState*>(arg);
   state->torn_down = true;
   state->cancel = true;
+  od::abort_transport_if_open(state->claimed, "cancelled: the run's JavaScript environment is shutting down");
+}
+
+void on_bench_env_cleanup(void* arg) {
+  auto* state = static_cast<BenchState*>(arg);
+  state->torn_down = true;
+  od::abort_transport_if_open(state->claimed, "cancelled: benchTransport's JavaScript environment is shutting down");
 }
 
 // On the main thread, for each progress event of the run thread. env is null when the TSFN is being torn down
@@ -257,8 +356,10 @@ void call_progress(Napi::Env env, Napi::Function, RunState* state, od::Progress*
     // A throwing progress callback ends the run; the promise rejects with what it threw.
     state->callback_error = Napi::Persistent(e.Value().As<Napi::Value>());
     state->cancel = true;
+    od::abort_transport_if_open(state->claimed, "cancelled: onProgress threw");
   } catch (...) {
     state->cancel = true;
+    od::abort_transport_if_open(state->claimed, "cancelled: onProgress threw");
   }
 }
 
@@ -332,6 +433,8 @@ void run_thread(RunState* state) {
     };
   }
   try {
+    if (state->transport != nullptr)
+      state->options.comm = od::connect_transport(state->transport, state->transport_request.peers, state->transport_request.timeout_ms);
     state->result = od::run_plan(state->plan, state->weights, state->inputs, state->options, progress, &state->cancel);
     state->ok = true;
   } catch (const std::exception& e) {
@@ -339,6 +442,10 @@ void run_thread(RunState* state) {
   } catch (...) {
     state->error = "the native runtime failed with an unknown exception";
   }
+  // Closed here, not in the finalizer: the peers see this rank stop as soon as it does.
+  state->options.comm = nullptr;
+  od::close_transport(state->transport);
+  state->transport = nullptr;
   state->tsfn.Release();
   // The finalizer joins this thread before it deletes the state, so the state is still valid here.
   Registry& r = registry();
@@ -349,6 +456,7 @@ void run_thread(RunState* state) {
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  g_api = "run";
   auto state = std::make_unique<RunState>(env);
   Napi::Promise promise = state->deferred.Promise();
   try {
@@ -364,10 +472,22 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     state->weights = parse_weights(env, member(r, "weights"));
     state->inputs = parse_inputs(env, member(r, "inputs"));
     state->options = parse_options(env, r);
+    Napi::Value transport = member(r, "transport");
+    if (!transport.IsEmpty()) state->transport_request = parse_transport(env, transport, "request.transport");
     try {
       state->plan = od::parse_plan(plan_text);
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
+    }
+    if (!transport.IsEmpty()) {
+      const int world = static_cast<int>(state->transport_request.peers.size());
+      if (world != state->plan.mesh.world)
+        type_error(env, "request.transport.peers names " + std::to_string(world) + " ranks, but the plan's mesh has " + std::to_string(state->plan.mesh.world));
+      if (g_unclaimed_transport != nullptr && od::transport_rank(g_unclaimed_transport) != state->options.rank)
+        type_error(env, "request.rank is " + std::to_string(state->options.rank) + ", but openTransport was given rank " +
+                            std::to_string(od::transport_rank(g_unclaimed_transport)));
+      state->transport = claim_transport(env, state->transport_request, "request.transport");
+      state->claimed = state->transport;
     }
   } catch (const Napi::Error& e) {
     state->deferred.Reject(e.Value());
@@ -400,6 +520,144 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// openTransport({ rank, world, host, port? }) -> { port }: this process's listening socket, opened synchronously.
+Napi::Value OpenTransport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  g_api = "openTransport";
+  if (info.Length() < 1) type_error(env, "expected an options object { rank, world, host, port? }");
+  Napi::Object o = object_of(env, info[0], "options");
+  Napi::Value rank_value = member(o, "rank"), world_value = member(o, "world"), host_value = member(o, "host"), port_value = member(o, "port");
+  if (rank_value.IsEmpty()) type_error(env, "options.rank is required");
+  if (world_value.IsEmpty()) type_error(env, "options.world is required");
+  if (host_value.IsEmpty()) type_error(env, "options.host is required (127.0.0.1 for ranks on one machine)");
+  const int world = static_cast<int>(count_of(env, world_value, "options.world", 1 << 20));
+  if (world == 0) type_error(env, "options.world must be at least 1, not 0");
+  const int rank = static_cast<int>(count_of(env, rank_value, "options.rank", 1 << 20));
+  if (rank >= world) type_error(env, "options.rank must be below options.world (" + std::to_string(world) + "), not " + std::to_string(rank));
+  const std::string host = string_of(env, host_value, "options.host");
+  const int port = port_value.IsEmpty() ? 0 : static_cast<int>(count_of(env, port_value, "options.port", 65535));
+  if (g_unclaimed_transport != nullptr)
+    throw Napi::Error::New(env, "openTransport: this process already has an open transport (rank " + std::to_string(od::transport_rank(g_unclaimed_transport)) +
+                                    ") that no run has used yet; one transport per process");
+  od::TcpTransport* t = nullptr;
+  try {
+    t = od::open_transport(rank, world, host, port);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("openTransport: ") + e.what());
+  }
+  g_unclaimed_transport = t;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("port", od::transport_port(t));
+  return out;
+}
+
+void finish_bench(Napi::Env env, void*, BenchState* state) {
+  std::unique_ptr<BenchState> owned(state);
+  if (state->thread.joinable()) state->thread.join();
+  if (state->hook_added && !state->torn_down) napi_remove_env_cleanup_hook(state->env, on_bench_env_cleanup, state);
+  if (state->torn_down) return;
+  try {
+    Napi::HandleScope scope(env);
+    if (state->ok) {
+      Napi::Object out = Napi::Object::New(env);
+      Napi::Array seconds = Napi::Array::New(env, state->seconds.size());
+      for (size_t i = 0; i < state->seconds.size(); i++) seconds.Set(static_cast<uint32_t>(i), state->seconds[i]);
+      out.Set("seconds", seconds);
+      state->deferred.Resolve(out);
+    } else {
+      state->deferred.Reject(Napi::Error::New(env, state->error).Value());
+    }
+  } catch (const Napi::Error& e) {
+    state->deferred.Reject(e.Value());
+  }
+}
+
+void bench_thread(BenchState* state) {
+  try {
+    od::Communicator* comm = od::connect_transport(state->transport, state->transport_request.peers, state->transport_request.timeout_ms);
+    const int world = comm->world();
+    std::vector<int> group(static_cast<size_t>(world));
+    for (int i = 0; i < world; i++) group[static_cast<size_t>(i)] = i;
+    const int64_t part = state->bytes / world;
+    std::vector<char> in(static_cast<size_t>(state->bytes)), out(static_cast<size_t>(state->bytes));
+    for (size_t i = 0; i < in.size(); i++) in[i] = static_cast<char>(i * 131 + static_cast<size_t>(comm->rank()));
+    for (int64_t i = 0; i < state->warmup; i++) od::all_to_all_bytes(*comm, group, in.data(), out.data(), part, "benchTransport warmup all_to_all " + std::to_string(i));
+    comm->barrier(group, "benchTransport's barrier before the timed all_to_alls");
+    state->seconds.reserve(static_cast<size_t>(state->iterations));
+    for (int64_t i = 0; i < state->iterations; i++) {
+      const auto start = std::chrono::steady_clock::now();
+      od::all_to_all_bytes(*comm, group, in.data(), out.data(), part, "benchTransport all_to_all " + std::to_string(i));
+      state->seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    state->ok = true;
+  } catch (const std::exception& e) {
+    state->error = e.what();
+  } catch (...) {
+    state->error = "benchTransport failed with an unknown exception";
+  }
+  od::close_transport(state->transport);
+  state->transport = nullptr;
+  state->tsfn.Release();
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.benches--;
+  r.idle.notify_all();
+}
+
+// benchTransport({ transport, bytes, iterations, warmup }) -> Promise<{ seconds }>: all-to-alls over all ranks on a
+// thread of its own, like run().
+Napi::Value BenchTransport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  g_api = "benchTransport";
+  auto state = std::make_unique<BenchState>(env);
+  Napi::Promise promise = state->deferred.Promise();
+  try {
+    if (info.Length() < 1) type_error(env, "expected a request object { transport, bytes, iterations, warmup }");
+    Napi::Object r = object_of(env, info[0], "request");
+    Napi::Value transport = member(r, "transport");
+    if (transport.IsEmpty()) type_error(env, "request.transport is required ({ peers, timeoutMs })");
+    state->transport_request = parse_transport(env, transport, "request.transport");
+    for (const char* key : {"bytes", "iterations", "warmup"})
+      if (member(r, key).IsEmpty()) type_error(env, std::string("request.") + key + " is required");
+    state->bytes = count_of(env, member(r, "bytes"), "request.bytes", int64_t(1) << 40);
+    state->iterations = count_of(env, member(r, "iterations"), "request.iterations", 1 << 30);
+    state->warmup = count_of(env, member(r, "warmup"), "request.warmup", 1 << 30);
+    if (state->iterations == 0) type_error(env, "request.iterations must be at least 1");
+    const int64_t world = static_cast<int64_t>(state->transport_request.peers.size());
+    if (state->bytes == 0 || state->bytes % world != 0)
+      type_error(env, "request.bytes must be a positive multiple of the world size (" + std::to_string(world) + "), not " + std::to_string(state->bytes));
+    state->transport = claim_transport(env, state->transport_request, "request.transport");
+    state->claimed = state->transport;
+  } catch (const Napi::Error& e) {
+    state->deferred.Reject(e.Value());
+    return promise;
+  }
+  BenchState* s = state.get();
+  try {
+    s->tsfn = BenchTsfn::New(env, "opendit.benchTransport", 0, 1, s, finish_bench, static_cast<void*>(nullptr));
+  } catch (const Napi::Error& e) {
+    state->deferred.Reject(e.Value());
+    return promise;
+  }
+  state.release();  // owned by the TSFN's finalizer from here on
+  s->hook_added = napi_add_env_cleanup_hook(env, on_bench_env_cleanup, s) == napi_ok;
+  {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    registry().benches++;
+  }
+  try {
+    s->thread = std::thread(bench_thread, s);
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> lock(registry().mutex);
+      registry().benches--;
+    }
+    s->error = std::string("could not start the benchTransport thread: ") + e.what();
+    s->tsfn.Release();
+  }
+  return promise;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -424,6 +682,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::call_once(exit_hook, [] { std::atexit(on_process_exit); });
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("run", Napi::Function::New(env, Run, "run"));
+  exports.Set("openTransport", Napi::Function::New(env, OpenTransport, "openTransport"));
+  exports.Set("benchTransport", Napi::Function::New(env, BenchTransport, "benchTransport"));
   return exports;
 }
 

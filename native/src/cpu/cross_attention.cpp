@@ -4,27 +4,19 @@
 //   out[s·queries + i, h·headDim + d] = Σ_j softmax_j(scale·q_i·k_j)·v_j[d]   over the keys with mask[s, j] ≠ 0
 // (the i32 text mask [samples, keys], 1 = a real token; the lowering makes it an i32 input buffer and the
 // reference reads it as one). Masked keys take no part, which is the reference's packing of each sample's valid
-// tokens; a sample with no valid key gets zeros. Scores, softmax and sums are double; work is split over query
-// rows.
-#include <cmath>
+// tokens; a sample with no valid key gets zeros. Scores, softmax (cpu/attention.h) and sums are double; work is
+// split over query rows.
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/attention.h"
 #include "cpu/ops.h"
 
 namespace od::cpu {
 
 namespace {
-
-double* scratch_f64(const Memory& mem, int thread) {
-  float* p = mem.scratch(thread);
-  OD_CHECK(reinterpret_cast<uintptr_t>(p) % alignof(double) == 0, "cross_attention: the per-thread scratch is not aligned for doubles",
-           "Memory::scratch must return 8-byte aligned blocks");
-  return reinterpret_cast<double*>(p);
-}
 
 struct Task {
   const CrossAttentionOp* op;
@@ -47,31 +39,22 @@ void run_row(const Task& t, int64_t r, double* scratch) {
   for (int64_t h = 0; h < op.heads; h++) {
     const float* q = t.q + r * width + h * hd;
     for (int64_t d = 0; d < hd; d++) acc[d] = 0;
-    // Scores of the valid keys, in key order (scores[j] is left unused for a masked key).
-    double max = -std::numeric_limits<double>::infinity();
-    bool any = false;
+    // q·k of the valid keys, packed in key order (scores[n] is the n-th valid key's), as the reference packs them.
+    int64_t valid = 0;
     for (int64_t j = 0; j < keys; j++) {
       if (mask[j] == 0) continue;
-      any = true;
       const float* k = kv + j * 2 * width + h * hd;
       double dot = 0;
       for (int64_t d = 0; d < hd; d++) dot += static_cast<double>(q[d]) * static_cast<double>(k[d]);
-      const double score = dot * op.scale;
-      scores[j] = score;
-      if (score > max) max = score;
+      scores[valid++] = dot;
     }
-    if (any) {
-      double total = 0;
-      for (int64_t j = 0; j < keys; j++) {
-        if (mask[j] == 0) continue;
-        const double e = std::exp(scores[j] - max);
-        scores[j] = e;
-        total += e;
-      }
+    if (valid > 0) {
+      const double total = softmax_numerators(scores, valid, op.scale);
+      int64_t n = 0;
       for (int64_t j = 0; j < keys; j++) {
         if (mask[j] == 0) continue;
         const float* v = kv + j * 2 * width + width + h * hd;
-        const double w = scores[j] / total;
+        const double w = scores[n++] / total;
         for (int64_t d = 0; d < hd; d++) acc[d] = acc[d] + w * static_cast<double>(v[d]);
       }
     }
@@ -104,7 +87,7 @@ void run_cross_attention(const CrossAttentionOp& op, Memory& mem) {
   t.mask = mem.i32(op.mask);
   t.out = mem.f32(op.out);
   parallel_for(op.samples * op.queries, 1, [&t](int64_t begin, int64_t end, int thread) {
-    double* scratch = scratch_f64(*t.mem, thread);
+    double* scratch = scratch_f64(*t.mem, thread, "cross_attention");
     for (int64_t r = begin; r < end; r++) run_row(t, r, scratch);
   });
 }

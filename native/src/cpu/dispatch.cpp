@@ -1,8 +1,9 @@
 // check_op / run_op (cpu/ops.h): the one place that maps an op's kind to its kernel, by std::visit over Op::body,
 // so a new kind in plan.h fails to compile here until it has a kernel (as runtime/reference/dispatch.ts RUNNERS
 // fails to type-check). The collectives and point-to-point ops (all_to_all, all_gather, send, recv) exchange data
-// with the other ranks of a mesh group, which this one-rank runtime has no communicator for: both check and run
-// fail naming the op and its axis. No error context here: the interpreter prefixes the op and step.
+// with the other ranks of a mesh group through mem.comm(); their checks fail, naming the group, on a run without
+// a communicator whose group has other ranks. The op is recorded in the memory (current_op) so that those kernels
+// name it to the communicator. No error context here: the interpreter prefixes the op and step.
 #include <string>
 #include <variant>
 
@@ -11,11 +12,6 @@
 
 namespace od::cpu {
 namespace {
-
-[[noreturn]] void needs_ranks(const Op& op, const std::string& axis) {
-  OD_FAIL(describe_op(op) + " exchanges data over the " + axis + " group; this runtime runs one rank and has no communicator for it yet",
-          "compile the plan for one rank (no parallel axes) to run it here");
-}
 
 // One overload per body type: `Check` picks check_<kind>, `Run` run_<kind>.
 struct Check {
@@ -41,10 +37,10 @@ struct Check {
   void operator()(const UnpatchifyOp& b) const { check_unpatchify(b, mem); }
   void operator()(const GuidanceOp& b) const { check_guidance(b, mem); }
   void operator()(const SolverOp& b) const { check_solver_update(b, mem); }
-  void operator()(const AllToAllOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const AllGatherOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const SendOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const RecvOp& b) const { needs_ranks(op, b.axis); }
+  void operator()(const AllToAllOp& b) const { check_all_to_all(b, mem); }
+  void operator()(const AllGatherOp& b) const { check_all_gather(b, mem); }
+  void operator()(const SendOp& b) const { check_send(b, mem); }
+  void operator()(const RecvOp& b) const { check_recv(b, mem); }
 };
 
 struct Run {
@@ -70,16 +66,22 @@ struct Run {
   void operator()(const UnpatchifyOp& b) const { run_unpatchify(b, mem); }
   void operator()(const GuidanceOp& b) const { run_guidance(b, mem); }
   void operator()(const SolverOp& b) const { run_solver_update(b, mem); }
-  void operator()(const AllToAllOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const AllGatherOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const SendOp& b) const { needs_ranks(op, b.axis); }
-  void operator()(const RecvOp& b) const { needs_ranks(op, b.axis); }
+  void operator()(const AllToAllOp& b) const { run_all_to_all(b, mem); }
+  void operator()(const AllGatherOp& b) const { run_all_gather(b, mem); }
+  void operator()(const SendOp& b) const { run_send(b, mem); }
+  void operator()(const RecvOp& b) const { run_recv(b, mem); }
 };
 
 }  // namespace
 
-void check_op(const Op& op, Memory& mem) { std::visit(Check{op, mem}, op.body); }
+void check_op(const Op& op, Memory& mem) {
+  mem.set_current_op(&op);
+  std::visit(Check{op, mem}, op.body);
+}
 
-void run_op(const Op& op, Memory& mem) { std::visit(Run{op, mem}, op.body); }
+void run_op(const Op& op, Memory& mem) {
+  mem.set_current_op(&op);
+  std::visit(Run{op, mem}, op.body);
+}
 
 }  // namespace od::cpu

@@ -9,13 +9,14 @@
 // `keys` rows as the buffer then holds them (rows not written keep their stale K/V, read as the fp32 they are
 // stored as). Everything between the fp32 loads and the fp32 store is double, in the reference's order of
 // operations; work is split over (sequence, head), whose cache rows and columns are disjoint.
+// With `ring` the op runs over its ring group instead: cpu/ring_attention.cpp.
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/attention.h"
 #include "cpu/ops.h"
 
 namespace od::cpu {
@@ -30,36 +31,6 @@ int64_t key_offset(const SelfAttentionOp& op) { return op.kv_cache ? op.kv_cache
 // Per-thread scratch, in doubles: k and v of one (sequence, head) [keys, hd], the score row [keys], one query
 // [hd], its output accumulator [hd] and the RoPE frequencies [hd/2 rounded up].
 int64_t scratch_doubles(int64_t keys, int64_t hd) { return 2 * keys * hd + keys + 2 * hd + (hd + 1) / 2; }
-
-// The thread's scratch as doubles (declared in floats, two per double); memory.cpp's scratch is at least
-// double-aligned, which this states rather than assumes.
-double* scratch_f64(const Memory& mem, int thread) {
-  float* p = mem.scratch(thread);
-  OD_CHECK(reinterpret_cast<uintptr_t>(p) % alignof(double) == 0, "self_attention: the per-thread scratch is not aligned for doubles",
-           "Memory::scratch must return 8-byte aligned blocks");
-  return reinterpret_cast<double*>(p);
-}
-
-// RMSNorm of x[0..n) in place: weight[d]·(x[d]·inv), inv = 1/√(Σx²/n + eps), as the reference's rmsNorm.
-void rms_norm(double* x, int64_t n, const float* weight, double eps) {
-  double sum = 0;
-  for (int64_t d = 0; d < n; d++) sum += x[d] * x[d];
-  const double inv = 1 / std::sqrt(sum / static_cast<double>(n) + eps);
-  for (int64_t d = 0; d < n; d++) x[d] = static_cast<double>(weight[d]) * (x[d] * inv);
-}
-
-// Rotates the interleaved pairs of x[0..2·half) to position p: angle p·freq[j].
-void rotate(double* x, int64_t half, const double* freq, int64_t p) {
-  for (int64_t j = 0; j < half; j++) {
-    const double angle = static_cast<double>(p) * freq[j];
-    const double c = std::cos(angle);
-    const double s = std::sin(angle);
-    const double a = x[2 * j];
-    const double b = x[2 * j + 1];
-    x[2 * j] = a * c - b * s;
-    x[2 * j + 1] = b * c + a * s;
-  }
-}
 
 // out[j] = Σ_d q[d]·k[j, d] for j < n, each sum in d order as the reference adds it. Four keys at a time, so four
 // independent sums proceed side by side instead of each add waiting on the last: the same bits, several times
@@ -129,8 +100,8 @@ void load_qk(const Task& t, int64_t b, int64_t h, int64_t i, int part, const dou
   const float* src = t.qkv + (b * op.seq + i) * 3 * width + part * width + h * hd;
   for (int64_t d = 0; d < hd; d++) x[d] = static_cast<double>(src[d]);
   const std::optional<NormRef>& norm = part == 0 ? op.q_norm : op.k_norm;
-  if (norm) rms_norm(x, hd, part == 0 ? t.q_weight : t.k_weight, norm->eps);
-  if (op.rope_theta) rotate(x, hd / 2, freq, t.offset + i);
+  if (norm) attention_rms_norm(x, hd, part == 0 ? t.q_weight : t.k_weight, norm->eps);
+  if (op.rope_theta) rope_rotate(x, hd / 2, freq, t.offset + i);
 }
 
 void run_task(const Task& t, int64_t b, int64_t h, double* scratch) {
@@ -143,8 +114,7 @@ void run_task(const Task& t, int64_t b, int64_t h, double* scratch) {
   double* acc = q + hd;
   double* freq = acc + hd;
   if (op.rope_theta) {
-    // freq[j] = theta^(−2j/hd), the exponent as the reference writes it: (−(2j))/hd.
-    for (int64_t j = 0; j < hd / 2; j++) freq[j] = std::pow(*op.rope_theta, -static_cast<double>(2 * j) / static_cast<double>(hd));
+    rope_frequencies(*op.rope_theta, hd, freq);
   }
 
   // The op's own keys and values at rows offset..offset+seq−1.
@@ -179,20 +149,8 @@ void run_task(const Task& t, int64_t b, int64_t h, double* scratch) {
     for (int64_t d = 0; d < hd; d++) acc[d] = 0;
     if (t.valid > 0) {
       load_qk(t, b, h, i, 0, freq, q);
-      // Numerically stable softmax: subtract the row's largest score before exp.
       dots(q, k, t.valid, hd, scores);
-      double max = -std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < t.valid; j++) {
-        const double score = scores[j] * op.scale;
-        scores[j] = score;
-        if (score > max) max = score;
-      }
-      double total = 0;
-      for (int64_t j = 0; j < t.valid; j++) {
-        const double e = std::exp(scores[j] - max);
-        scores[j] = e;
-        total += e;
-      }
+      const double total = softmax_numerators(scores, t.valid, op.scale);
       accumulate(scores, total, v, t.valid, hd, acc);
     }
     float* o = t.out + (b * seq + i) * width + h * hd;
@@ -203,10 +161,7 @@ void run_task(const Task& t, int64_t b, int64_t h, double* scratch) {
 }  // namespace
 
 void check_self_attention(const SelfAttentionOp& op, Memory& mem) {
-  if (op.ring) {
-    OD_FAIL("ring attention over the `" + *op.ring + "` group needs the K/V of the ring group's other ranks; this runtime runs one rank",
-            "no communicator exists yet: compile the plan without ring parallelism for the CPU backend");
-  }
+  if (op.ring) return check_ring_attention(op, mem);  // K/V travel the ring group (cpu/ring_attention.cpp)
   OD_CHECK(op.batch >= 0 && op.seq >= 0 && op.heads >= 0 && op.head_dim > 0,
            "batch " + std::to_string(op.batch) + ", seq " + std::to_string(op.seq) + ", heads " + std::to_string(op.heads) +
                " and headDim " + std::to_string(op.head_dim) + " are not attention sizes",
@@ -230,6 +185,7 @@ void check_self_attention(const SelfAttentionOp& op, Memory& mem) {
 }
 
 void run_self_attention(const SelfAttentionOp& op, Memory& mem) {
+  if (op.ring) return run_ring_attention(op, mem);
   Task t{};
   t.op = &op;
   t.mem = &mem;
@@ -242,7 +198,7 @@ void run_self_attention(const SelfAttentionOp& op, Memory& mem) {
   t.offset = key_offset(op);
   t.valid = op.valid_keys.value_or(t.keys);
   parallel_for(op.batch * op.heads, 1, [&t](int64_t begin, int64_t end, int thread) {
-    double* scratch = scratch_f64(*t.mem, thread);
+    double* scratch = scratch_f64(*t.mem, thread, "self_attention");
     for (int64_t n = begin; n < end; n++) run_task(t, n / t.op->heads, n % t.op->heads, scratch);
   });
 }

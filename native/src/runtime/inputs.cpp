@@ -63,6 +63,17 @@ int64_t shard_of(const Memory& mem, const PlanInput& input) {
 // inputs.ts isNegative: the unconditional rows (cfg rank 1, or rows after the conditional ones).
 bool is_negative(const PlanInput& input) { return (input.cfg_rank && *input.cfg_rank == 1) || input.first > 0; }
 
+// The run sample row r of the entry takes (inputs.ts sampleRows): the rank's shard of `count` samples, checked
+// against the run's samples.
+int64_t sample_of_row(const PlanInput& input, int64_t r, int64_t samples, int64_t shard) {
+  const int64_t s = shard * input.count + r;
+  OD_CHECK(s < samples,
+           describe(input) + ": row " + std::to_string(r) + " would take sample " + std::to_string(s) + " of " +
+               std::to_string(samples),
+           "");
+  return s;
+}
+
 // Row r of the entry into the buffer: writes row_size values from `value(i)`.
 template <class V>
 void write_row(const Target& t, int64_t row, V&& value) {
@@ -84,12 +95,7 @@ void sample_rows(const Target& t, const PlanInput& input, const char* name, cons
                std::to_string(samples) + " samples of " + std::to_string(t.row_size),
            "");
   for (int64_t r = 0; r < input.count; r++) {
-    const int64_t s = shard * input.count + r;
-    OD_CHECK(s < samples,
-             describe(input) + ": row " + std::to_string(r) + " would take sample " + std::to_string(s) + " of " +
-                 std::to_string(samples),
-             "");
-    const T* src = given.data() + s * t.row_size;
+    const T* src = given.data() + sample_of_row(input, r, samples, shard) * t.row_size;
     write_row(t, input.first + r, [&](int64_t i) { return static_cast<double>(src[i]); });
   }
 }
@@ -137,12 +143,8 @@ void fill_inputs(Memory& mem, const RunInputs& inputs) {
       // No latent given: draw sample s's from the run's seed, straight into its row.
       OD_CHECK(!t.slot->is_int, describe(input) + ": the noise buffer is an i32 buffer", "a plan defect");
       for (int64_t r = 0; r < input.count; r++) {
-        const int64_t s = shard * input.count + r;
-        OD_CHECK(s < samples,
-                 describe(input) + ": row " + std::to_string(r) + " would take sample " + std::to_string(s) + " of " +
-                     std::to_string(samples),
-                 "");
-        initial_noise(inputs.noise_seed, s, t.slot->f + (input.first + r) * t.row_size, t.row_size);
+        float* row = t.slot->f + (input.first + r) * t.row_size;
+        initial_noise(inputs.noise_seed, sample_of_row(input, r, samples, shard), row, t.row_size);
       }
     } else if (source == "text") {
       if (is_negative(input))

@@ -139,6 +139,13 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   // ---- memory, threads, every op checked once, scratch, captures ----
   t = Clock::now();
   Memory mem(plan, std::move(loaded), options.rank);
+  if (options.comm) {
+    OD_CHECK(options.comm->world() == plan.mesh.world && options.comm->rank() == options.rank,
+             "the communicator is rank " + std::to_string(options.comm->rank()) + " of " + std::to_string(options.comm->world()) +
+                 ", but this run is rank " + std::to_string(options.rank) + " of the plan's " + std::to_string(plan.mesh.world),
+             "open the transport with the plan's world and the run's rank");
+  }
+  mem.set_comm(options.comm);  // before the checks: a collective over several ranks needs it
   for (const Op& op : plan.setup)
     if (!op.stage || *op.stage == stage) in_op_context(op, "setup", 0, false, [&] { cpu::check_op(op, mem); });
   for (const Op& op : plan.step)

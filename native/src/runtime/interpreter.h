@@ -11,6 +11,12 @@
 // the step's pattern, not when it is an `mlp` op of a block the pattern reuses ("<blockKind>:<block>" in
 // mlp_reuse), not when its `phase` differs from the pattern's, not a latent-ring recv on a pattern without
 // latent_in nor a latent-ring send without latent_out; and an op with a `stage` only on that stage's ranks.
+//
+// Many ranks: each rank's process runs run_plan with its rank and a communicator (RunOptions::comm) connected to
+// the others. Collectives (all_to_all, all_gather, ring self_attention) meet their group's members at the same op;
+// PipeFusion's send returns once its message is copied, and a recv waits for its message (the transport buffers
+// what arrives early: every receive is in effect pre-posted), so ranks of different stages run their own op
+// sequences with no further coordination. Only the last stage returns the outputs that carry a stage.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -20,6 +26,7 @@
 #include <vector>
 
 #include "checkpoint/weights.h"
+#include "comm/communicator.h"
 #include "plan/plan.h"
 #include "runtime/inputs.h"
 
@@ -36,6 +43,7 @@ struct RunOptions {
   std::optional<int> steps;  // run only the first N steps
   int threads = 0;           // 0: default (core/parallel.h)
   std::vector<CaptureSpec> captures;
+  Communicator* comm = nullptr;  // multi-rank runs: the connected transport
 };
 
 struct Progress {

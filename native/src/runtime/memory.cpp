@@ -95,6 +95,51 @@ Memory::Memory(const Plan& plan, LoadedWeights weights, int rank) : plan_(&plan)
     }
     by_id_[id] = found;
   }
+
+  // This rank's group on every key the mesh keeps groups for, then on every mesh axis and `sequence` it does not
+  // (compiler/lower/mesh.ts groupOf: the ranks sharing every other coordinate, in combined-coordinate order, which
+  // is the rank alone on a degree-1 axis). A key whose groups leave this rank out stays absent: group() fails.
+  for (const auto& [axis, list] : plan.mesh.groups) {
+    for (const std::vector<int>& g : list) {
+      if (std::find(g.begin(), g.end(), rank) != g.end()) {
+        groups_[axis] = g;
+        break;
+      }
+    }
+  }
+  std::vector<std::string> keys;
+  for (const MeshAxis& a : plan.mesh.axes) keys.push_back(a.name);
+  keys.push_back("sequence");
+  for (const std::string& key : keys) {
+    if (plan.mesh.groups.count(key)) continue;
+    std::vector<const MeshAxis*> along;
+    for (const MeshAxis& a : plan.mesh.axes)
+      if (a.name == key || (key == "sequence" && is_sequence_axis(a.name))) along.push_back(&a);
+    int64_t base = rank;
+    for (const MeshAxis* a : along) base -= (rank / a->stride % a->degree) * a->stride;
+    std::vector<int> members{static_cast<int>(base)};
+    for (const MeshAxis* a : along) {
+      std::vector<int> next;
+      for (int64_t c = 0; c < a->degree; c++)
+        for (int m : members) next.push_back(static_cast<int>(m + c * a->stride));
+      members = std::move(next);
+    }
+    groups_[key] = std::move(members);
+  }
+}
+
+const std::vector<int>& Memory::group(const std::string& axis, const std::string& where) const {
+  auto it = groups_.find(axis);
+  if (it != groups_.end()) return it->second;
+  OD_CHECK(!plan_->mesh.groups.count(axis),
+           where + ": the plan's " + axis + " groups do not contain rank " + std::to_string(rank_),
+           "the plan's mesh is inconsistent; recompile it");
+  OD_FAIL(where + ": `" + axis + "` is neither an axis of the plan's mesh nor `sequence`", "the plan names an unknown group axis; recompile it");
+}
+
+void Memory::need_staging(int64_t bytes) {
+  OD_CHECK(scratch_threads_ == 0, "staging was declared after it was allocated", "declare it in the op's check");
+  staging_bytes_ = std::max(staging_bytes_, bytes);
 }
 
 int64_t Memory::coord(const std::string& axis) const {
@@ -166,6 +211,7 @@ void Memory::allocate_scratch(int threads) {
   scratch_floats_ = (scratch_floats_ + 15) / 16 * 16;
   scratch_threads_ = std::max(threads, 1);
   scratch_.assign(static_cast<size_t>(scratch_floats_ * scratch_threads_), 0.0f);
+  staging_.assign(static_cast<size_t>((staging_bytes_ + 7) / 8), 0.0);
 }
 
 float* Memory::scratch(int thread) const {

@@ -61,7 +61,7 @@ class Memory {
   // Per-thread scratch: kernels declare their need in check (floats per thread); bind-time allocation.
   void need_scratch(int64_t floats_per_thread);
   float* scratch(int thread) const;
-  // Allocates the scratch declared so far (the interpreter calls it after every op's check).
+  // Allocates the scratch and staging declared so far (the interpreter calls it after every op's check).
   void allocate_scratch(int threads);
 
   // The communicator of a multi-rank run (nullptr on one rank): the collective and point-to-point kernels use it.
@@ -71,6 +71,16 @@ class Memory {
   // coordinate order; {rank} when the plan has no groups for the axis (degree 1). Fails naming `where` when the
   // groups do not contain the rank.
   const std::vector<int>& group(const std::string& axis, const std::string& where) const;
+
+  // Staging bytes shared by the collective kernels (packed send parts, received parts, ring attention's K/V
+  // blocks and accumulators): each op declares its need in check, allocate_scratch allocates the largest once
+  // (8-byte aligned, zeroed), and an op uses it from the start during its own run only.
+  void need_staging(int64_t bytes);
+  void* staging() const { return staging_.empty() ? nullptr : const_cast<double*>(staging_.data()); }
+
+  // The op being checked or run (set by cpu::check_op / run_op): kernels name it in messages to the peers.
+  const Op* current_op() const { return op_; }
+  void set_current_op(const Op* op) { op_ = op; }
 
   int64_t arena_bytes() const { return arena_bytes_; }  // the scaled arena, without the alignment slack
   int64_t weight_bytes() const { return static_cast<int64_t>(weights_.storage.size() * sizeof(float)); }
@@ -90,6 +100,9 @@ class Memory {
   int scratch_threads_ = 0;
   Communicator* comm_ = nullptr;
   mutable std::map<std::string, std::vector<int>> groups_;  // filled by bind: this rank's group per axis
+  int64_t staging_bytes_ = 0;
+  std::vector<double> staging_;
+  const Op* op_ = nullptr;
 };
 
 }  // namespace od
