@@ -2,12 +2,14 @@
  * `opendit plan FILE`: compiles a pipeline, with `--world`, `--layout`, `--steps` and `--gpu` overriding the
  * file's values (checked exactly like them), and prints the plan explained for a person (text) or whole
  * (json). Problems are reported like `validate`'s stylish report, on stderr, so stdout only ever holds a plan.
- * The reading, overriding and reporting here are shared with `opendit tune`.
+ * The reading, overriding and reporting here are shared with `opendit tune`, the whole compile (`compilePipeline`)
+ * with `opendit run`.
  */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CompileOptions, CompileResult } from "../../compiler/compile.js";
+import type { Plan } from "../../compiler/plan/types.js";
 import { colorEnabled, palette, type Colors } from "../color.js";
 import type { CommandContext } from "../command-context.js";
 import { ExitCode, type ExitCodeValue } from "../exit-codes.js";
@@ -36,10 +38,14 @@ export interface PipelineFlags {
   readonly color?: boolean;
 }
 
-interface PlanFlags extends PipelineFlags {
+/** The overrides of the mesh and schedule that `plan` and `run` take. */
+export interface CompileFlags extends PipelineFlags {
   readonly world?: number;
   readonly layout?: string;
   readonly steps?: number;
+}
+
+interface PlanFlags extends CompileFlags {
   readonly format: PlanFormat;
   readonly output?: string;
 }
@@ -93,8 +99,21 @@ export function stderrColors(flags: PipelineFlags, ctx: CommandContext): Colors 
   return palette(colorEnabled(flags.color, ctx.io.env, ctx.io.isTTY));
 }
 
-async function runPlan(path: string, flags: PlanFlags, ctx: CommandContext): Promise<number> {
-  const colors = stderrColors(flags, ctx);
+/** A compile that made a plan. */
+export type CompiledPipeline = CompileResult & { readonly plan: Plan };
+
+/**
+ * Reads and compiles the pipeline at `path` with the flags' overrides (`mode` as the command runs it) and
+ * reports its problems on stderr: the result when it has a plan, else how the command ends (2 the file could not
+ * be read, 1 errors, 3 the compiler failed internally).
+ */
+export async function compilePipeline(
+  path: string,
+  flags: CompileFlags,
+  ctx: CommandContext,
+  colors: Colors,
+  mode?: CompileOptions["mode"],
+): Promise<CompiledPipeline | ExitCodeValue> {
   const text = await readPipeline(path, ctx, colors);
   if (text === undefined) return ExitCode.usage;
   // The compiler is loaded only when a plan is made, so help and --version start quickly.
@@ -103,6 +122,7 @@ async function runPlan(path: string, flags: PlanFlags, ctx: CommandContext): Pro
     { path, text },
     {
       ...baseOptions(path, flags, ctx),
+      ...(mode !== undefined ? { mode } : {}),
       ...(flags.world !== undefined ? { world: flags.world } : {}),
       ...(flags.layout !== undefined ? { layout: flags.layout } : {}),
       ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
@@ -110,6 +130,12 @@ async function runPlan(path: string, flags: PlanFlags, ctx: CommandContext): Pro
   );
   const failed = reportProblems(result, flags, ctx, colors);
   if (failed !== undefined || !result.plan) return failed ?? ExitCode.problems;
+  return { ...result, plan: result.plan };
+}
+
+async function runPlan(path: string, flags: PlanFlags, ctx: CommandContext): Promise<number> {
+  const result = await compilePipeline(path, flags, ctx, stderrColors(flags, ctx));
+  if (typeof result === "number") return result;
 
   let rendered: string;
   if (flags.format === "json") {

@@ -9,24 +9,45 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { BACKENDS } from "../../compiler/spec/schema.js";
-import type { Backend, RunSummary } from "../../runtime/run/run.js";
+import type { Spec } from "../../compiler/spec/schema.js";
+import type { SampleError } from "../../runtime/launch/assemble.js";
+import type { Backend, PeerSummary, RunOptions, RunSummary } from "../../runtime/run/run.js";
 import type { CommandContext } from "../command-context.js";
 import { ExitCode } from "../exit-codes.js";
 import { toolInfo } from "../package-info.js";
 import { progressReporter, stderrIsTerminal, type ProgressMode } from "../render/run-progress.js";
 import { printable } from "../render/terminal-text.js";
 import { formatSeconds } from "../render/units.js";
-import { addPipelineOptions, baseOptions, parseWholeNumber, readPipeline, reportProblems, stderrColors, type PipelineFlags } from "./plan.js";
+import { addPipelineOptions, compilePipeline, parseWholeNumber, stderrColors, type CompileFlags } from "./plan.js";
 
-interface RunFlags extends PipelineFlags {
+interface RunFlags extends CompileFlags {
   readonly backend?: Backend;
   readonly out?: string;
-  readonly steps?: number;
   readonly threads?: number;
-  readonly world?: number;
-  readonly layout?: string;
   readonly json?: boolean;
+  readonly nnodes?: number;
+  readonly nodeRank?: number;
+  readonly rendezvous?: string;
+  readonly checkAgainst?: number;
+  readonly checkTolerance?: number;
+  readonly collectiveTimeout?: number;
 }
+
+/** A positive number of seconds or a tolerance. */
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("Expected a positive number.");
+  return n;
+}
+
+/** `--check-against`: only a one-rank run is a reference. */
+function parseCheckAgainst(value: string): number {
+  if (value.trim() !== "1") throw new InvalidArgumentError("Only 1 is supported: the parallel run is checked against a one-rank run.");
+  return 1;
+}
+
+/** The relative error `--check-against` allows by default. */
+export const DEFAULT_CHECK_TOLERANCE = 1e-4;
 
 /** A thread count: checked here, since no pipeline value holds it. */
 function parseThreads(value: string): number {
@@ -63,38 +84,33 @@ function progressMode(flags: RunFlags, ctx: CommandContext): ProgressMode {
 async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
   const colors = stderrColors(flags, ctx);
-  const text = await readPipeline(path, ctx, colors);
-  if (text === undefined) return ExitCode.usage;
-  const compile = ctx.deps.compile ?? (await import("../../compiler/compile.js")).compile;
-  const result = compile(
-    { path, text },
-    {
-      ...baseOptions(path, flags, ctx),
-      mode: "run",
-      ...(flags.world !== undefined ? { world: flags.world } : {}),
-      ...(flags.layout !== undefined ? { layout: flags.layout } : {}),
-      ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
-    },
-  );
-  const failed = reportProblems(result, flags, ctx, colors);
-  if (failed !== undefined || !result.plan || !result.spec) return failed ?? ExitCode.problems;
+  const result = await compilePipeline(path, flags, ctx, colors, "run");
+  if (typeof result === "number") return result;
+  if (!result.spec) return ExitCode.problems;
 
   // The runtime (and through it the addon) is loaded only for a run, so the other commands never touch it.
-  const { runCompiled } = await import("../../runtime/run/run.js");
+  const { runCompiledAnyRole, checkAgainstOneRank } = await import("../../runtime/run/run.js");
   const { RunError } = await import("../../runtime/run/errors.js");
   const progress = progressReporter(progressMode(flags, ctx), result.plan.name, io);
-  let summary: RunSummary;
+  let outcome: RunSummary | PeerSummary;
+  const runOptions: RunOptions = {
+    file: path,
+    baseDir: dirname(resolve(io.cwd, path)),
+    cwd: io.cwd,
+    ...(flags.out !== undefined ? { outDir: flags.out } : {}),
+    ...(flags.backend !== undefined ? { backend: flags.backend } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
+    onProgress: progress.onProgress,
+    version: toolInfo().version,
+    env: io.env,
+    ...(flags.nnodes !== undefined ? { nnodes: flags.nnodes } : {}),
+    ...(flags.nodeRank !== undefined ? { nodeRank: flags.nodeRank } : {}),
+    ...(flags.rendezvous !== undefined ? { rendezvous: flags.rendezvous } : {}),
+    ...(flags.collectiveTimeout !== undefined ? { collectiveTimeoutMs: Math.round(flags.collectiveTimeout * 1000) } : {}),
+    ...(flags.json ? { onRanks: (ranks) => void io.stderr.write(`${JSON.stringify({ event: "ranks", ranks: ranks.map((r) => r.rank), pids: ranks.map((r) => r.pid) })}\n`) } : {}),
+  };
   try {
-    summary = await runCompiled(result.spec, result.plan, {
-      file: path,
-      baseDir: dirname(resolve(io.cwd, path)),
-      cwd: io.cwd,
-      ...(flags.out !== undefined ? { outDir: flags.out } : {}),
-      ...(flags.backend !== undefined ? { backend: flags.backend } : {}),
-      ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
-      onProgress: progress.onProgress,
-      version: toolInfo().version,
-    });
+    outcome = await runCompiledAnyRole(result.spec, result.plan, runOptions);
   } catch (error) {
     progress.finish();
     if (!(error instanceof RunError)) throw error;
@@ -102,22 +118,71 @@ async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): 
     return ExitCode.runFailed;
   }
   progress.finish();
+  if ("kind" in outcome) {
+    io.stdout.write(flags.json ? `${JSON.stringify({ event: "done", note: outcome.note })}\n` : `${outcome.note}\n`);
+    return ExitCode.ok;
+  }
+  const summary = outcome;
   if (!flags.quiet) for (const w of summary.warnings) io.stderr.write(`${colors.yellow(colors.bold("warning:"))} ${printableLines(w)}\n`);
   io.stdout.write(flags.json ? `${JSON.stringify({ event: "done", outDir: summary.outDir, record: summary.record })}\n` : summaryLine(summary, io.cwd));
+  if (flags.checkAgainst !== undefined) return checkAgainst(summary, result.spec, runOptions, flags, ctx, colors, checkAgainstOneRank, RunError);
+  return ExitCode.ok;
+}
+
+/** `--check-against 1`: runs the one-rank plan in-process and prints the error of each sample's latents. */
+async function checkAgainst(
+  summary: RunSummary,
+  spec: Spec,
+  options: RunOptions,
+  flags: RunFlags,
+  ctx: CommandContext,
+  colors: ReturnType<typeof stderrColors>,
+  check: (spec: Spec, tensors: RunSummary["tensors"], options: RunOptions) => Promise<SampleError[]>,
+  runError: new (...args: never[]) => Error,
+): Promise<number> {
+  const { io } = ctx;
+  const tolerance = flags.checkTolerance ?? DEFAULT_CHECK_TOLERANCE;
+  let errors: SampleError[];
+  try {
+    const { onProgress: _progress, onRanks: _ranks, ...rest } = options;
+    errors = await check(spec, summary.tensors, rest);
+  } catch (error) {
+    if (!(error instanceof runError)) throw error;
+    io.stderr.write(`${colors.red(colors.bold("error:"))} --check-against 1: ${printableLines(error.message)}\n`);
+    return ExitCode.runFailed;
+  }
+  const worst = errors.reduce((m, e) => Math.max(m, e.relative), 0);
+  const pass = worst <= tolerance;
+  if (flags.json) {
+    io.stdout.write(`${JSON.stringify({ event: "check", against: 1, tolerance, pass, samples: errors })}\n`);
+  } else {
+    for (const e of errors) io.stdout.write(`check against 1 rank: ${e.output} sample ${e.sample}: max abs ${e.maxAbs.toExponential(3)}, relative ${e.relative.toExponential(3)}\n`);
+    io.stdout.write(`check against 1 rank: ${pass ? "ok" : "FAILED"} (largest relative error ${worst.toExponential(3)}, tolerance ${tolerance.toExponential(1)})\n`);
+  }
+  if (!pass) {
+    io.stderr.write(`${colors.red(colors.bold("error:"))} the parallel run's latents differ from the one-rank run's by ${worst.toExponential(3)} (relative), above --check-tolerance ${tolerance}\n`);
+    return ExitCode.runFailed;
+  }
   return ExitCode.ok;
 }
 
 export function runCommand(ctx: CommandContext): Command {
   const command = new Command("run")
-    .description("Compile a pipeline and run it on the native runtime (one rank, CPU backend): writes latents.safetensors and run.json.")
+    .description("Compile a pipeline and run it on the native runtime (CPU backend; one process per rank): writes latents.safetensors and run.json.")
     .argument("<file>", "the pipeline file (YAML or .odit)")
     .addOption(new Option("--backend <backend>", "where to run (overrides runtime.backend; default cpu: this version runs plans on the CPU)").choices(BACKENDS))
     .option("--out <dir>", "the output directory (overrides output.dir)")
     .option("--steps <n>", "sampler steps (overrides scheduler.steps)", parseWholeNumber)
     .option("--threads <n>", "CPU threads (default: all cores, or OPENDIT_CPU_THREADS)", parseThreads)
-    .option("--world <n>", "ranks to run on (overrides parallel.world; this version runs 1)", parseWholeNumber)
+    .option("--world <n>", "ranks to run on (overrides parallel.world; above 1, one process per rank)", parseWholeNumber)
     .option("--layout <layout>", 'the parallel layout (overrides parallel.layout), such as "dp 1"')
-    .option("--json", "progress as JSON lines on stderr, and the run's record as JSON on stdout");
+    .option("--nnodes <n>", "nodes of a multi-node run (each node runs `opendit run` with its --node-rank)", parseWholeNumber)
+    .option("--node-rank <k>", "this node's index, 0 to nnodes - 1 (node 0 hosts the rendezvous and writes the outputs)", parseWholeNumber)
+    .option("--rendezvous <host:port>", "where node 0 hosts the rendezvous store (multi-node; or a foreign launcher's store)")
+    .option("--collective-timeout <seconds>", "how long a connection or collective may wait (default OPENDIT_COLLECTIVE_TIMEOUT ms, else 60 s)", parsePositive)
+    .option("--check-against <ranks>", "after a parallel run, run the plan on 1 rank in-process and report the latents' error", parseCheckAgainst)
+    .option("--check-tolerance <relative>", `the relative error --check-against allows (default ${DEFAULT_CHECK_TOLERANCE})`, parsePositive)
+    .option("--json", "progress (and {event: \"ranks\", pids}) as JSON lines on stderr, the run's record as JSON on stdout");
   return addPipelineOptions(command)
     .addHelpText(
       "after",

@@ -84,19 +84,21 @@ export interface NativeTensor {
   readonly data: Float32Array;
 }
 
+/** Seconds of each phase of a native run, in the order they run. */
+export interface NativePhaseSeconds {
+  readonly load: number;
+  readonly bind: number;
+  readonly inputs: number;
+  readonly setup: number;
+  readonly steps: number;
+  readonly outputs: number;
+}
+
 export interface NativeRunResult {
   readonly outputs: readonly NativeTensor[];
   readonly captures: readonly Float32Array[];
   /** Seconds per phase; `perStep` one entry per step run. */
-  readonly timings: {
-    readonly load: number;
-    readonly bind: number;
-    readonly inputs: number;
-    readonly setup: number;
-    readonly steps: number;
-    readonly outputs: number;
-    readonly perStep: readonly number[];
-  };
+  readonly timings: NativePhaseSeconds & { readonly perStep: readonly number[] };
   readonly arenaBytes: number;
   readonly weightBytes: number;
   readonly threads: number;

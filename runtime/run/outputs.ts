@@ -10,6 +10,7 @@ import { mkdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { encodeF32 } from "../../checkpoint/dtype.js";
+import { elementCount } from "../../checkpoint/safetensors.js";
 import { writeSafetensors } from "../../checkpoint/safetensors-write.js";
 import { writeFileAtomic } from "../../cli/write-atomic.js";
 import { familyInfo } from "../../compiler/models/registry.js";
@@ -20,20 +21,17 @@ import { RunError } from "./errors.js";
 /** The name of the run's record in the output directory. */
 export const RUN_RECORD_FILE = "run.json";
 
-/** One plan output as it is stored: its tensor name, file name and shape (an image family's latent without T). */
-export interface OutputTensor {
-  readonly name: string;
-  readonly file: string;
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
-
-/** What was written, for the record and the summary. */
-export interface WrittenOutput {
-  readonly name: string;
+/**
+ * One plan output as it is stored: the native run's tensor, with the shape it is stored in (an image family's
+ * latent without T), and its file.
+ */
+export interface OutputTensor extends NativeTensor {
   /** The file's name inside the output directory. */
   readonly file: string;
-  readonly shape: readonly number[];
+}
+
+/** What was written, for the record and the summary: an output without its values, and the file's dtype and size. */
+export interface WrittenOutput extends Omit<OutputTensor, "data"> {
   readonly dtype: "F32";
   readonly bytes: number;
 }
@@ -54,7 +52,7 @@ export function outputTensors(plan: Plan, outputs: readonly NativeTensor[]): Out
     const buffer = plan.buffers.find((b) => b.name === o.buffer);
     if (!tensor) throw new RunError(`the native run returned no output \`${o.name}\` (returned: ${outputs.map((t) => `\`${t.name}\``).join(", ") || "none"})`);
     if (!buffer) throw new RunError(`the plan's output \`${o.name}\` names buffer \`${o.buffer}\`, which the plan does not have`);
-    const count = buffer.shape.reduce((a, b) => a * b, 1);
+    const count = elementCount(buffer.shape);
     if (tensor.data.length !== count) {
       throw new RunError(`the native run returned ${tensor.data.length} values for output \`${o.name}\`, but its buffer \`${o.buffer}\` is ${shapeText(buffer.shape)} (${count} values)`);
     }

@@ -3,7 +3,7 @@
  * pipeline and the opendit that made it, and its speed compared across machines: the plan hash, backend, rank,
  * steps, threads, seconds per phase, milliseconds per step, memory, and the files written with their shapes.
  */
-import type { NativeRunResult, NativeWeights } from "../native/addon.js";
+import type { NativePhaseSeconds, NativeRunResult, NativeWeights } from "../native/addon.js";
 import type { WrittenOutput } from "./outputs.js";
 
 export interface RunRecord {
@@ -26,20 +26,30 @@ export interface RunRecord {
   /** `seed N`, or the noise file. */
   readonly noise: string;
   /** Seconds per phase: the native run's, `write` the output files, `total` from the request to the outputs. */
-  readonly seconds: {
-    readonly load: number;
-    readonly bind: number;
-    readonly inputs: number;
-    readonly setup: number;
-    readonly steps: number;
-    readonly outputs: number;
-    readonly write: number;
-    readonly total: number;
-  };
+  readonly seconds: NativePhaseSeconds & { readonly write: number; readonly total: number };
   readonly msPerStep: { readonly mean: number; readonly median: number; readonly min: number; readonly max: number };
   readonly arenaBytes: number;
   readonly weightBytes: number;
   readonly outputs: readonly WrittenOutput[];
+  /** A parallel run (world > 1): its layout, nodes and every rank's timings (runtime/launch/publish.ts). */
+  readonly parallel?: ParallelRecord;
+}
+
+/** What run.json says of a parallel run beyond the one-rank fields (which are then rank 0's). */
+export interface ParallelRecord {
+  readonly layout: string;
+  readonly nodes: number;
+  /** The ranks whose outputs were concatenated, in sample order. */
+  readonly representatives: readonly number[];
+  readonly ranks: readonly {
+    readonly rank: number;
+    readonly node: number;
+    readonly hostname: string;
+    /** Seconds from the rank's start to its report. */
+    readonly seconds: number;
+    readonly stepSeconds: number;
+    readonly msPerStep: number;
+  }[];
 }
 
 /** Mean, median, min and max of a list (all 0 for an empty one), in the list's unit. */
@@ -56,15 +66,9 @@ function round(value: number, digits: number): number {
   return Number(value.toFixed(digits));
 }
 
-export interface RecordFacts {
+/** What a record is made from: the facts it copies (pipeline, plan, rank) and those it states in its own words. */
+export interface RecordFacts extends Pick<RunRecord, "pipeline" | "file" | "planHash" | "backend" | "rank" | "world" | "planSteps"> {
   readonly version: string;
-  readonly pipeline: string;
-  readonly file: string;
-  readonly planHash: string;
-  readonly backend: "cpu" | "cuda";
-  readonly rank: number;
-  readonly world: number;
-  readonly planSteps: number;
   readonly weights: NativeWeights;
   readonly noise: { readonly seed: number } | { readonly file: string };
   readonly result: NativeRunResult;

@@ -1,6 +1,7 @@
 /**
- * Running a compiled pipeline on the native runtime: the checks a run needs beyond the compiler's (one rank,
- * a backend that is built, output formats this version writes), the weights and inputs from the pipeline's
+ * Running a compiled pipeline on the native runtime: the checks a run needs beyond the compiler's (a backend
+ * that is built, output formats this version writes), a plan of more than one rank handed to the launcher
+ * (runtime/launch/, one process per rank) or run as one rank under a foreign launcher, the weights and inputs from the pipeline's
  * files, the native run itself (runtime/native/addon.ts, on a native thread, progress back on this one), and
  * the outputs and run.json written all or nothing. Every failure a user can fix is a RunError naming what and
  * where; a native error (a checkpoint tensor that does not fit, an op that fails) keeps the native message.
@@ -13,10 +14,15 @@ import { compile, type CompileOptions } from "../../compiler/compile.js";
 import { canonicalJson } from "../../compiler/plan/serialize.js";
 import type { Plan } from "../../compiler/plan/types.js";
 import type { Spec } from "../../compiler/spec/schema.js";
-import { loadNative, NativeUnavailableError, type NativeAddon, type NativeInfo, type NativeProgress, type NativeRunResult } from "../native/addon.js";
+import { compareOutputs, type SampleError } from "../launch/assemble.js";
+import { checkWorld, collectiveTimeoutMs as collectiveTimeoutFromEnv, parseAddress, rankEnvironment, rendezvousTimeoutMs, type Address, type Env, type RankEnvironment } from "../launch/env.js";
+import { runForeignRank } from "../launch/foreign.js";
+import type { RankJob } from "../launch/job.js";
+import { launchRanks } from "../launch/launcher.js";
+import { loadNative, NativeUnavailableError, type NativeAddon, type NativeInfo, type NativeProgress, type NativeRunResult, type NativeWeights } from "../native/addon.js";
 import { messageOf, RunError } from "./errors.js";
 import { pipelinePath, runInputs } from "./inputs.js";
-import { outputTensors, writeRunOutputs, type WrittenOutput } from "./outputs.js";
+import { outputTensors, writeRunOutputs, type OutputTensor, type WrittenOutput } from "./outputs.js";
 import { recordText, runRecord, type RunRecord } from "./record.js";
 import { runWeights } from "./weights.js";
 
@@ -51,6 +57,16 @@ export interface RunOptions {
   readonly version?: string;
   /** The native addon (default: the built one, loadNative()). */
   readonly native?: NativeAddon;
+  /** A parallel run (world > 1): the environment the ranks inherit and a foreign launcher is read from (default process.env). */
+  readonly env?: Env;
+  /** Multi-node: nodes, this node's index, and where node 0 hosts the store (runtime/launch/README.md). */
+  readonly nnodes?: number;
+  readonly nodeRank?: number;
+  readonly rendezvous?: string;
+  /** Milliseconds a connection or collective may wait (default OPENDIT_COLLECTIVE_TIMEOUT, else 60000). */
+  readonly collectiveTimeoutMs?: number;
+  /** Once the rank processes started: their ranks and pids. */
+  readonly onRanks?: (ranks: readonly { readonly rank: number; readonly pid: number }[]) => void;
 }
 
 export interface RunSummary {
@@ -60,18 +76,17 @@ export interface RunSummary {
   readonly record: RunRecord;
   /** Things the run did not do that the pipeline asked for (output formats not built yet). */
   readonly warnings: readonly string[];
+  /** The final tensors written (for `--check-against`). */
+  readonly tensors: readonly OutputTensor[];
+  /** Where a parallel run's rank logs are. */
+  readonly logsDir?: string;
 }
 
-/** Refuses a plan of more than one rank: the launcher that starts one process per rank is not built yet. */
-function checkOneRank(spec: Spec, plan: Plan): void {
-  const world = plan.mesh.world;
-  if (world === 1) return;
-  const layout = spec.parallel?.layout;
-  const flags = layout !== undefined ? `\`--world 1 --layout "dp 1"\`` : "`--world 1`";
-  throw new RunError(
-    `this plan runs on ${world} ranks${layout !== undefined ? ` (layout \`${layout}\`)` : ""}, but this version of opendit runs one rank: ` +
-      `the multi-rank launcher is not built yet; run it on one rank with ${flags} (or \`parallel: { world: 1 }\` in the file)`,
-  );
+/** What a process of a parallel run that does not write the outputs reports (another node, a foreign rank > 0). */
+export interface PeerSummary {
+  readonly kind: "peer";
+  /** One line for the user: which ranks ran here and who writes the outputs. */
+  readonly note: string;
 }
 
 /** The warnings about output formats this version does not write; latents.safetensors is written whatever they ask. */
@@ -123,19 +138,14 @@ export function outputDirectory(spec: Spec, options: Pick<RunOptions, "outDir" |
   return resolve(options.cwd, options.outDir ?? spec.output?.dir ?? `outputs/${spec.name}`);
 }
 
-/** Runs a compiled pipeline (its checked Spec and its Plan) and writes its outputs and run.json. */
-export async function runCompiled(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary> {
-  checkOneRank(spec, plan);
+/** A one-rank native run in this process: the output tensors, the result, and the facts run.json needs. */
+export async function executeOneRank(spec: Spec, plan: Plan, options: RunOptions): Promise<{ tensors: OutputTensor[]; result: NativeRunResult; weights: NativeWeights; backend: Backend; native: NativeAddon }> {
   checkThreads(options.threads);
   checkStopAfter(options.stopAfter, plan);
-  const warnings = formatWarnings(spec);
   const weights = runWeights(plan, options.baseDir);
   const inputs = await runInputs(spec, plan, options.baseDir);
   const native = loadAddon(options);
   const backend = chooseBackend(options.backend, spec.runtime?.backend, native.info());
-  const outDir = outputDirectory(spec, options);
-
-  const started = performance.now();
   let result: NativeRunResult;
   try {
     result = await native.run(
@@ -151,8 +161,27 @@ export async function runCompiled(spec: Spec, plan: Plan, options: RunOptions): 
   } catch (error) {
     throw new RunError(messageOf(error));
   }
+  return { tensors: outputTensors(plan, result.outputs), result, weights, backend, native };
+}
 
-  const tensors = outputTensors(plan, result.outputs);
+/** Runs a compiled pipeline (its checked Spec and its Plan) and writes its outputs and run.json. */
+export async function runCompiled(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary> {
+  const outcome = await runCompiledAnyRole(spec, plan, options);
+  if ("kind" in outcome) throw new RunError(`this process wrote no outputs: ${outcome.note}`);
+  return outcome;
+}
+
+/**
+ * Runs a compiled pipeline in whatever role this process has: one rank in-process (world 1), the launcher of a
+ * parallel run (runtime/launch/launcher.ts), or one rank under a foreign launcher (runtime/launch/foreign.ts).
+ * Resolves with the summary where this process wrote the outputs, else with a PeerSummary.
+ */
+export async function runCompiledAnyRole(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary | PeerSummary> {
+  if (plan.mesh.world > 1 || foreignRank(options) !== undefined) return runParallel(spec, plan, options);
+  const warnings = formatWarnings(spec);
+  const outDir = outputDirectory(spec, options);
+  const started = performance.now();
+  const { tensors, result, weights, backend, native } = await executeOneRank(spec, plan, options);
   const version = options.version ?? native.info().version;
   const facts = {
     version,
@@ -172,7 +201,96 @@ export async function runCompiled(spec: Spec, plan: Plan, options: RunOptions): 
     record = runRecord(facts, written, writeSeconds, (performance.now() - started) / 1000);
     return recordText(record);
   });
-  return { outDir, outputs, record: record!, warnings };
+  return { outDir, outputs, record: record!, warnings, tensors };
+}
+
+/** The rank a foreign launcher made this process, if any (a world-1 foreign environment is not one). */
+function foreignRank(options: RunOptions): RankEnvironment | undefined {
+  let env: RankEnvironment | undefined;
+  try {
+    env = rankEnvironment(options.env ?? process.env);
+  } catch (error) {
+    throw new RunError(messageOf(error));
+  }
+  if (!env || env.launcher === "opendit") return undefined;
+  return env.world === 1 ? undefined : env;
+}
+
+async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary | PeerSummary> {
+  checkThreads(options.threads);
+  checkStopAfter(options.stopAfter, plan);
+  const warnings = formatWarnings(spec);
+  const outDir = outputDirectory(spec, options);
+  const env = options.env ?? process.env;
+  // Checked before any process starts: the weights file, the inputs, the backend (each rank checks them again).
+  runWeights(plan, options.baseDir);
+  await runInputs(spec, plan, options.baseDir);
+  const native = loadAddon(options);
+  const backend = chooseBackend(options.backend, spec.runtime?.backend, native.info());
+  if (typeof (native as Partial<NativeAddon>).openTransport !== "function") {
+    throw new RunError(`this plan runs on ${plan.mesh.world} ranks, but the native runtime was built without the CPU transport (openTransport): rebuild it with \`npm run build:native\``);
+  }
+  const version = options.version ?? native.info().version;
+  const job: RankJob = {
+    file: options.file,
+    baseDir: options.baseDir,
+    spec,
+    plan,
+    planText: canonicalJson(plan),
+    backend,
+    ...(options.stopAfter !== undefined ? { stopAfter: options.stopAfter } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  };
+  let collectiveTimeoutMs: number;
+  let rendezvousMs: number;
+  let rendezvous: Address | undefined;
+  try {
+    collectiveTimeoutMs = options.collectiveTimeoutMs ?? collectiveTimeoutFromEnv(env);
+    rendezvousMs = rendezvousTimeoutMs(env);
+    rendezvous = options.rendezvous !== undefined ? parseAddress(options.rendezvous, "--rendezvous") : undefined;
+  } catch (error) {
+    throw new RunError(messageOf(error));
+  }
+
+  const foreign = foreignRank(options);
+  if (foreign) {
+    const rankEnv: RankEnvironment = { ...foreign, collectiveTimeoutMs, ...(rendezvous ? { rendezvous } : {}) };
+    try {
+      checkWorld(rankEnv, plan.mesh.world);
+    } catch (error) {
+      throw new RunError(messageOf(error));
+    }
+    const published = await runForeignRank(job, rankEnv, { outDir, version, ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.native ? { native: options.native } : {}) });
+    if (!published) return { kind: "peer", note: `rank ${rankEnv.rank} of ${rankEnv.world} (${rankEnv.launcher}) finished; rank 0 writes the outputs` };
+    return { outDir, outputs: published.outputs, record: published.record, warnings, tensors: published.tensors };
+  }
+
+  const launched = await launchRanks({
+    job,
+    outDir,
+    version,
+    env,
+    collectiveTimeoutMs,
+    rendezvousTimeoutMs: rendezvousMs,
+    ...(options.nnodes !== undefined ? { nnodes: options.nnodes } : {}),
+    ...(options.nodeRank !== undefined ? { nodeRank: options.nodeRank } : {}),
+    ...(rendezvous ? { rendezvous } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onRanks ? { onRanks: options.onRanks } : {}),
+  });
+  if (!launched.published) return { kind: "peer", note: `the ranks of node ${options.nodeRank ?? 0} finished; node 0 writes the outputs (logs in ${launched.logsDir})` };
+  const p = launched.published;
+  return { outDir, outputs: p.outputs, record: p.record, warnings, tensors: p.tensors, logsDir: launched.logsDir };
+}
+
+/** The error of a parallel run's final tensors against a one-rank run of the same Spec (`--check-against 1`). */
+export async function checkAgainstOneRank(spec: Spec, tensors: readonly OutputTensor[], options: RunOptions): Promise<SampleError[]> {
+  const result = compile(spec, { mode: "run", baseDir: options.baseDir, world: 1, layout: "dp 1" });
+  const errors = result.diagnostics.filter((d) => d.severity === "error");
+  if (!result.plan || !result.spec || errors.length > 0) throw new RunError(`the one-rank plan for --check-against has errors:\n${diagnosticLines(errors)}`);
+  const { onProgress: _ignored, ...rest } = options;
+  const one = await executeOneRank(result.spec, result.plan, rest);
+  return compareOutputs(tensors, one.tensors);
 }
 
 /** Diagnostics as the lines of a RunError: `file:line:col code message`. */

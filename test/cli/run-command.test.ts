@@ -2,7 +2,7 @@
  * `opendit run` through the CLI, in-process, on the native CPU backend: the quickstart pipeline writes
  * latents.safetensors and run.json (read back and checked against the compiled plan), runs are bit-identical,
  * overrides change the plan, progress takes the form asked for, and every failure a user can fix (a checkpoint
- * tensor of the wrong shape, a backend that is not built, text only an encoder makes, more than one rank) is an
+ * tensor of the wrong shape, a backend that is not built, text only an encoder makes) is an
  * `error:` line with exit 4 and nothing written.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -193,12 +193,14 @@ describe("opendit run", () => {
     expect(r.stderr).toContain("`y` [1, 8, 4096]");
   });
 
-  it("refuses more than one rank and says how to run on one", async () => {
-    const r = await run(["run", "quickstart.yaml", "--world", "2", "--layout", "cfg 2", "--out", join(root, "out-world")], { cwd: root });
-    expect(r.code).toBe(4);
-    expect(r.stderr).toContain("2 ranks");
-    expect(r.stderr).toContain("runs one rank");
-    expect(r.stderr).toContain('`--world 1 --layout "dp 1"`');
+  it("runs more than one rank through the launcher and matches one rank", async () => {
+    const out = join(root, "out-world");
+    const r = await run(["run", "quickstart.yaml", "--world", "2", "--layout", "cfg 2", "--out", out, "--check-against", "1"], { cwd: root });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("check against 1 rank: ok");
+    expect(readRecord(out).world).toBe(2);
+    expect(existsSync(join(out, "logs", "rank-1.log"))).toBe(true);
   });
 
   it("reports pipeline errors like `plan` does, with exit 1", async () => {

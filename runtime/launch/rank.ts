@@ -1,0 +1,140 @@
+/**
+ * One rank of a parallel run, in its own process: its weights and inputs built exactly as the one-rank path
+ * builds them (runtime/run/weights.ts and inputs.ts, from the job's Spec and Plan), its transport endpoint opened
+ * (addon openTransport) and published at the rendezvous, the native run with its rank and the peer table, its
+ * progress forwarded to the store, and its report (timings; the outputs too from a representative rank,
+ * runtime/launch/assemble.ts) sent at the end. A failure is reported to the store (which aborts every rank) and
+ * written to OPENDIT_ERROR_FILE as {rank, message, time}; an abort from the store rejects with RankAbortedError.
+ */
+import { writeFileSync } from "node:fs";
+import { hostname, networkInterfaces } from "node:os";
+import { performance } from "node:perf_hooks";
+import { loadNative, type NativeAddon, type NativeProgress, type NativeRunResult } from "../native/addon.js";
+import { messageOf } from "../run/errors.js";
+import { runInputs } from "../run/inputs.js";
+import { runWeights } from "../run/weights.js";
+import { isRepresentative } from "./assemble.js";
+import { missingRendezvous, type RankEnvironment } from "./env.js";
+import type { RankJob } from "./job.js";
+import { encodeTensor, joinRendezvous, reportFailure, type RankReport, type StoreClient } from "./store.js";
+
+/** The store told this rank to stop: another rank failed, the rendezvous timed out, or the launcher stops. */
+export class RankAbortedError extends Error {
+  override readonly name = "RankAbortedError";
+}
+
+/** What a rank's error file holds. */
+export interface RankErrorRecord {
+  readonly rank: number;
+  readonly message: string;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  /** Whether the rank stopped because the store told it to (its failure is a consequence, not a cause). */
+  readonly aborted?: boolean;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/**
+ * The address this rank's endpoint is published under: OPENDIT_HOST; else 127.0.0.1 when the store is on this
+ * machine's loopback (one node); else this machine's first non-internal IPv4 address; else its hostname.
+ */
+export function endpointHost(env: RankEnvironment): string {
+  if (env.host) return env.host;
+  if (!env.rendezvous || isLoopback(env.rendezvous.host)) return "127.0.0.1";
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return hostname();
+}
+
+/** Writes the error file (best effort: a rank that cannot write it still exits non-zero). */
+export function writeErrorFile(path: string | undefined, record: RankErrorRecord): void {
+  if (!path) return;
+  try {
+    writeFileSync(path, `${JSON.stringify(record)}\n`);
+  } catch {
+    // The launcher falls back to the exit status and the log.
+  }
+}
+
+export interface RankRunOptions {
+  readonly native?: NativeAddon;
+  /** Also called with each progress event (the CLI's bar under a foreign launcher). */
+  readonly onProgress?: (progress: NativeProgress) => void;
+  /** Called once the peer table arrived (the rank is about to run). */
+  readonly onJoined?: (client: StoreClient) => void;
+}
+
+/**
+ * Runs rank `env.rank` of `job`. Resolves with the native result once the report is in the store; rejects with
+ * the rank's error (a RunError's message, a native error's, a RendezvousError, or RankAbortedError) after
+ * reporting it to the store and writing the error file.
+ */
+export async function runRank(job: RankJob, env: RankEnvironment, options: RankRunOptions = {}): Promise<NativeRunResult> {
+  const started = performance.now();
+  const store = env.rendezvous;
+  let client: StoreClient | undefined;
+  let abortedBy: RankAbortedError | undefined;
+  try {
+    if (!store) throw new Error(missingRendezvous(env));
+    const native = options.native ?? loadNative();
+    const weights = runWeights(job.plan, job.baseDir);
+    const inputs = await runInputs(job.spec, job.plan, job.baseDir);
+    const host = endpointHost(env);
+    const { port } = native.openTransport({ rank: env.rank, world: env.world, host });
+    client = await joinRendezvous(store, { rank: env.rank, host, port }, env.rendezvousTimeoutMs);
+    const joined = client;
+    options.onJoined?.(joined);
+    let rejectAbort!: (e: Error) => void;
+    const abort = new Promise<never>((_, rej) => (rejectAbort = rej));
+    abort.catch(() => undefined);
+    joined.onAbort((message, rank) => {
+      abortedBy = new RankAbortedError(rank !== undefined && rank !== env.rank ? `stopped because rank ${rank} failed: ${message}` : `stopped: ${message}`);
+      rejectAbort(abortedBy);
+    });
+    const result = await Promise.race([
+      native.run(
+        {
+          plan: job.planText,
+          weights,
+          inputs,
+          rank: env.rank,
+          transport: { peers: joined.peers, timeoutMs: env.collectiveTimeoutMs },
+          ...(job.stopAfter !== undefined ? { steps: job.stopAfter } : {}),
+          ...(job.threads !== undefined ? { threads: job.threads } : {}),
+        },
+        (p) => {
+          joined.progress(p);
+          options.onProgress?.(p);
+        },
+      ),
+      abort,
+    ]);
+    const report: RankReport = {
+      rank: env.rank,
+      ...(isRepresentative(job.plan, env.rank) ? { outputs: result.outputs.map((t) => encodeTensor(t.name, t.shape, t.data)) } : {}),
+      timings: result.timings,
+      threads: result.threads,
+      arenaBytes: result.arenaBytes,
+      weightBytes: result.weightBytes,
+      hostname: hostname(),
+      seconds: (performance.now() - started) / 1000,
+    };
+    await joined.done(report);
+    joined.close();
+    return result;
+  } catch (error) {
+    const aborted = abortedBy !== undefined || error instanceof RankAbortedError || (error as { fromHost?: boolean }).fromHost === true;
+    const message = abortedBy?.message ?? messageOf(error);
+    writeErrorFile(env.errorFile, { rank: env.rank, message, time: Date.now(), ...(aborted ? { aborted: true } : {}) });
+    if (!aborted) {
+      if (client) await client.fail(message);
+      else if (store) await reportFailure(store, env.rank, message);
+    }
+    client?.close();
+    throw abortedBy ?? error;
+  }
+}
