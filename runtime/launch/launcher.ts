@@ -189,8 +189,13 @@ export async function launchRanks(options: LaunchOptions): Promise<LaunchResult>
   let store: StoreHost | undefined;
   let procs: RankProcess[] = [];
   let killTimer: NodeJS.Timeout | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+  let finished = false;
 
   const stopAll = (): void => {
+    // After the run has ended (every rank exited, the finally below ran), there is nothing left to stop: a late
+    // grace timer must not start a kill timer that keeps the process alive for nothing.
+    if (finished) return;
     const now = Date.now();
     for (const p of procs) {
       if (p.exit) continue;
@@ -207,7 +212,7 @@ export async function launchRanks(options: LaunchOptions): Promise<LaunchResult>
     stopping = true;
     store?.abort(failure.message, failure.rank);
     resolveFailed();
-    setTimeout(stopAll, failure.kind === "interrupt" ? 0 : GRACE_MS);
+    graceTimer = setTimeout(stopAll, failure.kind === "interrupt" ? 0 : GRACE_MS);
   };
 
   const onSignal = (signal: NodeJS.Signals): void => fail({ kind: "interrupt", message: `interrupted by ${signal}: every rank was stopped`, time: Date.now() });
@@ -347,6 +352,8 @@ export async function launchRanks(options: LaunchOptions): Promise<LaunchResult>
     await rm(join(staging, "job.json"), { force: true });
     throw error;
   } finally {
+    finished = true;
+    if (graceTimer) clearTimeout(graceTimer);
     if (killTimer) clearTimeout(killTimer);
     if (handle) {
       process.off("SIGINT", onSignal);
