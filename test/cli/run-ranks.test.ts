@@ -9,6 +9,9 @@
  *   ends within 5 s with exit 4 and an error naming rank 1, no rank process is left, nothing is written;
  * - every rank failing on a checkpoint tensor of the wrong shape: exit 4, the message names the tensor;
  * - a stuck rank (SIGSTOP) with `--collective-timeout 2`: exit 4 within 10 s with a timeout naming the ranks;
+ * - two nodes on loopback (`--nnodes 2 --node-rank 0|1 --rendezvous`, one rank each): node 0 writes the one-rank
+ *   latents, node 1 nothing; and two `opendit run` processes under torchrun's environment (RANK, WORLD_SIZE,
+ *   MASTER_ADDR, MASTER_PORT) acting as the ranks themselves: rank 0 writes the one-rank latents;
  * - the rendezvous store (runtime/launch/store.ts) alone: a world of 2 that only rank 0 joins fails within its
  *   timeout naming rank 1, and the rank that joined is told.
  * The failing runs leave their logs in a staging directory (the error says where): removed here.
@@ -128,11 +131,11 @@ function start(argv: readonly string[]): Running {
  * Starts `node dist/cli/main.js run ...` as its own process: the launcher's process, whose exit (not only its
  * decision) the failure tests time, and after which no rank may be left.
  */
-function spawnCli(argv: readonly string[]): Running {
+function spawnCli(argv: readonly string[], env: Readonly<Record<string, string>> = {}): Running {
   if (!existsSync(DIST_CLI)) throw new Error(`${DIST_CLI} is not built: run \`npm run build\` (the launcher's ranks run dist/ too)`);
   let stdout = "";
   const stderr = stderrEvents();
-  const child = spawn(process.execPath, [DIST_CLI, "run", ...argv], { cwd: root, env: ENV as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [DIST_CLI, "run", ...argv], { cwd: root, env: { ...ENV, ...env } as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   launchers.push(child);
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => void (stdout += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr.write(chunk));
@@ -310,6 +313,62 @@ describe("opendit run on two ranks", () => {
     expect(error).toMatch(/rank 1/);
     expect(pids.filter(alive)).toEqual([]);
     expectNothingWritten(out);
+  });
+});
+
+describe("opendit run across launchers", () => {
+  /** A free TCP port on loopback for a rendezvous address. */
+  async function freePort(): Promise<number> {
+    const { createServer } = await import("node:net");
+    return new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+      });
+    });
+  }
+
+  it("runs one plan from two nodes (--nnodes 2, on loopback): node 0 writes the one-rank latents, node 1 nothing", async () => {
+    const one = join(root, "out-nodes-one");
+    expect((await start(["quickstart.yaml", "--out", one]).done).code).toBe(0);
+    const port = await freePort();
+    const common = ["tiny-dsp2.yaml", "--ranks-per-node", "1", "--nnodes", "2", "--rendezvous", `127.0.0.1:${port}`];
+    const node0 = spawnCli([...common, "--node-rank", "0", "--out", join(root, "out-node0")]);
+    const node1 = spawnCli([...common, "--node-rank", "1", "--out", join(root, "out-node1")]);
+    const [r0, r1] = await Promise.all([node0.done, node1.done]);
+    expect(r0.stderr).toBe("");
+    expect(r0.code).toBe(0);
+    expect(r1.code).toBe(0);
+    expect(r1.stdout + r1.stderr).toMatch(/node 0 writes the outputs/);
+    expectNothingWritten(join(root, "out-node1"));
+    const [a, b] = await Promise.all([readLatents(join(root, "out-node0")), readLatents(one)]);
+    expect(maxAbsError(a.values, b.values)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("acts as one rank under torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): rank 0 writes the one-rank latents", async () => {
+    const one = join(root, "out-torchrun-one");
+    expect((await start(["quickstart.yaml", "--out", one]).done).code).toBe(0);
+    const port = await freePort();
+    const out = join(root, "out-torchrun");
+    const ranks = [0, 1].map((rank) =>
+      spawnCli(["tiny-dsp2.yaml", "--out", out], {
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        WORLD_SIZE: "2",
+        MASTER_ADDR: "127.0.0.1",
+        // Our store listens on MASTER_PORT + 1 (torchrun's own store has MASTER_PORT): leave both free.
+        MASTER_PORT: String(port - 1),
+      }),
+    );
+    const [r0, r1] = await Promise.all(ranks.map((r) => r.done));
+    expect(r0?.stderr).toBe("");
+    expect(r0?.code).toBe(0);
+    expect(r1?.code).toBe(0);
+    expect(r1?.stdout ?? "").not.toMatch(/^wrote /);
+    const [a, b] = await Promise.all([readLatents(out), readLatents(one)]);
+    expect(maxAbsError(a.values, b.values)).toBeLessThanOrEqual(1e-5);
   });
 });
 
