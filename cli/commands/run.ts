@@ -168,9 +168,14 @@ async function checkAgainst(
 
 export function runCommand(ctx: CommandContext): Command {
   const command = new Command("run")
-    .description("Compile a pipeline and run it on the native runtime (CPU backend; one process per rank): writes latents.safetensors and run.json.")
+    .description("Compile a pipeline and run it on the native runtime (CPU or CUDA backend; one process per rank): writes latents.safetensors and run.json.")
     .argument("<file>", "the pipeline file (YAML or .odit)")
-    .addOption(new Option("--backend <backend>", "where to run (overrides runtime.backend; default cpu: this version runs plans on the CPU)").choices(BACKENDS))
+    .addOption(
+      new Option(
+        "--backend <backend>",
+        "where to run (overrides runtime.backend; default cuda where this build has it and the plan has one rank, else cpu; several ranks run on the CPU until NCCL is built)",
+      ).choices(BACKENDS),
+    )
     .option("--out <dir>", "the output directory (overrides output.dir)")
     .option("--steps <n>", "sampler steps (overrides scheduler.steps)", parseWholeNumber)
     .option("--threads <n>", "CPU threads (default: all cores, or OPENDIT_CPU_THREADS)", parseThreads)

@@ -42,7 +42,7 @@ export async function publishRun(job: RankJob, reports: readonly RankReport[], o
     planSteps: plan.steps.length,
     weights: runWeights(plan, job.baseDir),
     noise: spec.noise !== undefined ? { file: pipelinePath(job.baseDir, spec.noise) } : { seed: spec.seed ?? 0 },
-    result: { outputs: [], captures: [], timings: rank0.timings, arenaBytes: rank0.arenaBytes, weightBytes: rank0.weightBytes, threads: rank0.threads },
+    result: { outputs: [], captures: [], timings: rank0.timings, arenaBytes: rank0.arenaBytes, weightBytes: rank0.weightBytes, threads: rank0.threads, backend: job.backend, deviceBytes: 0 },
   };
   const parallel = {
     layout: spec.parallel?.layout ?? plan.mesh.axes.filter((a) => a.degree > 1).map((a) => `${a.name} ${a.degree}`).reverse().join(" x "),

@@ -50,6 +50,16 @@ export function endpointHost(env: RankEnvironment): string {
   return hostname();
 }
 
+/**
+ * The CUDA device index of this rank, as its process sees the devices: 0 under our launcher (it gives each rank
+ * its one device in CUDA_VISIBLE_DEVICES); under a foreign one `runtime.devices[localRank]`, else the local rank.
+ * (A plan of several ranks runs on the CPU until the CUDA backend has NCCL: runtime/run/run.ts chooseBackend.)
+ */
+export function rankDevice(job: RankJob, env: RankEnvironment): number {
+  if (env.launcher === "opendit") return 0;
+  return job.spec.runtime?.devices?.[env.localRank] ?? env.localRank;
+}
+
 /** Writes the error file (best effort: a rank that cannot write it still exits non-zero). */
 export function writeErrorFile(path: string | undefined, record: RankErrorRecord): void {
   if (!path) return;
@@ -102,6 +112,8 @@ export async function runRank(job: RankJob, env: RankEnvironment, options: RankR
           weights,
           inputs,
           rank: env.rank,
+          backend: job.backend,
+          device: rankDevice(job, env),
           transport: { peers: joined.peers, timeoutMs: env.collectiveTimeoutMs },
           ...(job.stopAfter !== undefined ? { steps: job.stopAfter } : {}),
           ...(job.threads !== undefined ? { threads: job.threads } : {}),

@@ -54,6 +54,13 @@ export interface NativeRunRequest {
   readonly steps?: number;
   /** CPU threads (default: all cores, or OPENDIT_CPU_THREADS). */
   readonly threads?: number;
+  /**
+   * Which backend runs the ops (default "cpu"). "cuda" rejects with the configure step's reason in a build without
+   * it (`info().backends.cuda`), and for now on a plan with collectives (they need NCCL).
+   */
+  readonly backend?: "cpu" | "cuda";
+  /** The CUDA device index, as the process sees it (after CUDA_VISIBLE_DEVICES; default 0). */
+  readonly device?: number;
   /** Copy `buffer` after step-program op `op` on every step it runs (returned in `captures`, step after step). */
   readonly captures?: readonly { readonly op: number; readonly buffer: string }[];
   /**
@@ -102,6 +109,10 @@ export interface NativeRunResult {
   readonly arenaBytes: number;
   readonly weightBytes: number;
   readonly threads: number;
+  /** The backend that ran the ops. */
+  readonly backend: string;
+  /** Device memory the backend held: arena, weights and workspaces (0 on the CPU). */
+  readonly deviceBytes: number;
 }
 
 export interface NativeAddon {

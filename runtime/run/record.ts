@@ -1,7 +1,7 @@
 /**
  * run.json: what a run did, written beside its outputs so a result can always be traced to the plan, the
  * pipeline and the opendit that made it, and its speed compared across machines: the plan hash, backend, rank,
- * steps, threads, seconds per phase, milliseconds per step, memory, and the files written with their shapes.
+ * steps, threads, seconds per phase, milliseconds per step, memory (host and device), and the files written with their shapes.
  */
 import type { NativePhaseSeconds, NativeRunResult, NativeWeights } from "../native/addon.js";
 import type { WrittenOutput } from "./outputs.js";
@@ -30,6 +30,8 @@ export interface RunRecord {
   readonly msPerStep: { readonly mean: number; readonly median: number; readonly min: number; readonly max: number };
   readonly arenaBytes: number;
   readonly weightBytes: number;
+  /** Device memory the backend held (arena, weights, workspaces); 0 on the CPU. */
+  readonly deviceBytes: number;
   readonly outputs: readonly WrittenOutput[];
   /** A parallel run (world > 1): its layout, nodes and every rank's timings (runtime/launch/publish.ts). */
   readonly parallel?: ParallelRecord;
@@ -105,6 +107,7 @@ export function runRecord(facts: RecordFacts, written: readonly WrittenOutput[],
     msPerStep: { mean: round(perStep.mean, 6), median: round(perStep.median, 6), min: round(perStep.min, 6), max: round(perStep.max, 6) },
     arenaBytes: facts.result.arenaBytes,
     weightBytes: facts.result.weightBytes,
+    deviceBytes: facts.result.deviceBytes,
     outputs: written,
   };
 }

@@ -28,11 +28,10 @@ import { runWeights } from "./weights.js";
 
 export type Backend = "cpu" | "cuda";
 
-/**
- * The backends the native run() reaches through its contract: NativeRunRequest has no backend field yet, so a
- * run executes on the CPU backend even where the CUDA one is built.
- */
-const RUNNABLE_BACKENDS: readonly Backend[] = ["cpu"];
+/** The backends this build of the addon runs plans on: the CPU always, CUDA where it was built. */
+export function runnableBackends(info: NativeInfo): readonly Backend[] {
+  return info.backends.cuda.built ? ["cpu", "cuda"] : ["cpu"];
+}
 
 /** The output formats this version writes; the others need the VAE decode and the image and video writers. */
 const WRITTEN_FORMATS: readonly string[] = ["latents"];
@@ -46,7 +45,7 @@ export interface RunOptions {
   readonly cwd: string;
   /** The output directory, instead of the Spec's `output.dir` (default `outputs/<name>`). */
   readonly outDir?: string;
-  /** Instead of the Spec's `runtime.backend` (default: cuda where built and runnable, else cpu). */
+  /** Instead of the Spec's `runtime.backend` (default: cuda where built, for a plan of one rank; else cpu). */
   readonly backend?: Backend;
   /** Run only the first N steps of the plan's schedule (a truncated sampling; default all). */
   readonly stopAfter?: number;
@@ -99,17 +98,29 @@ export function formatWarnings(spec: Spec): string[] {
   return [`output ${missing.length === 1 ? "format" : "formats"} ${names} ${missing.length === 1 ? "is" : "are"} not written: the VAE decode and the image and video writers are not built yet; ${instead}`];
 }
 
-/** The backend to run on, or a RunError saying why the asked one cannot run. */
-export function chooseBackend(asked: Backend | undefined, fromSpec: Backend | undefined, info: NativeInfo): Backend {
+/**
+ * The backend to run on, or a RunError saying why the asked one cannot run. Unasked, a plan of one rank runs on
+ * CUDA where the build has it; a plan of several ranks runs on the CPU (its collectives need NCCL on CUDA, which
+ * is not built yet), and asking for CUDA there is refused.
+ */
+export function chooseBackend(asked: Backend | undefined, fromSpec: Backend | undefined, info: NativeInfo, world = 1): Backend {
   const cuda = info.backends.cuda;
-  const backend = asked ?? fromSpec ?? (cuda.built && RUNNABLE_BACKENDS.includes("cuda") ? "cuda" : "cpu");
+  const runnable = runnableBackends(info);
+  const backend = asked ?? fromSpec ?? (world === 1 && runnable.includes("cuda") ? "cuda" : "cpu");
   if (backend === "cuda") {
     const source = asked !== undefined ? "`--backend cuda`" : "`runtime.backend: cuda`";
     const fix = asked !== undefined ? "`--backend cpu`" : "`--backend cpu` (or `runtime.backend: cpu` in the file)";
-    if (!cuda.built) throw new RunError(`${source} asks for the CUDA backend, which this build of opendit does not have: ${cuda.reason}; run on the CPU with ${fix}`);
-    if (!RUNNABLE_BACKENDS.includes("cuda")) throw new RunError(`${source}: the CUDA backend is built, but this version runs plans on the CPU only; run with ${fix}`);
+    if (!runnable.includes("cuda")) throw new RunError(`${source} asks for the CUDA backend, which this build of opendit does not have: ${cuda.reason}; run on the CPU with ${fix}`);
+    if (world > 1) {
+      throw new RunError(`${source}: this plan runs on ${world} ranks, and the CUDA backend runs plans of one rank only (several ranks need NCCL, which is not built yet); run with ${fix}, or on one rank`);
+    }
   }
   return backend;
+}
+
+/** The CUDA device of a rank: `runtime.devices[localRank]`, else 0 (as this process sees its devices). */
+export function rankDevice(spec: Spec, localRank: number): number {
+  return spec.runtime?.devices?.[localRank] ?? 0;
 }
 
 function checkThreads(threads: number | undefined): void {
@@ -153,6 +164,8 @@ export async function executeOneRank(spec: Spec, plan: Plan, options: RunOptions
         plan: canonicalJson(plan),
         weights,
         inputs,
+        backend,
+        device: rankDevice(spec, 0),
         ...(options.stopAfter !== undefined ? { steps: options.stopAfter } : {}),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
       },
@@ -226,7 +239,7 @@ async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise
   runWeights(plan, options.baseDir);
   await runInputs(spec, plan, options.baseDir);
   const native = loadAddon(options);
-  const backend = chooseBackend(options.backend, spec.runtime?.backend, native.info());
+  const backend = chooseBackend(options.backend, spec.runtime?.backend, native.info(), plan.mesh.world);
   if (typeof (native as Partial<NativeAddon>).openTransport !== "function") {
     throw new RunError(`this plan runs on ${plan.mesh.world} ranks, but the native runtime was built without the CPU transport (openTransport): rebuild it with \`npm run build:native\``);
   }
@@ -289,7 +302,9 @@ export async function checkAgainstOneRank(spec: Spec, tensors: readonly OutputTe
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   if (!result.plan || !result.spec || errors.length > 0) throw new RunError(`the one-rank plan for --check-against has errors:\n${diagnosticLines(errors)}`);
   const { onProgress: _ignored, ...rest } = options;
-  const one = await executeOneRank(result.spec, result.plan, rest);
+  // The backend the parallel run had (chooseBackend of a plan of several ranks), not the one-rank default.
+  const backend = options.backend ?? spec.runtime?.backend ?? "cpu";
+  const one = await executeOneRank(result.spec, result.plan, { ...rest, backend });
   return compareOutputs(tensors, one.tensors);
 }
 

@@ -1,5 +1,6 @@
 /**
- * The addon's interface (runtime/native/addon.ts): `info()` says the CPU backend is built and why CUDA is not;
+ * The addon's interface (runtime/native/addon.ts): `info()` says the CPU backend is built and whether CUDA is (and
+ * why not); `run()` takes `backend` ("cpu" default, "cuda" where built, else refused with the build's reason);
  * `run()` reports progress in order (load, setup, each step 1..N, done), runs on a native thread while the main
  * thread goes on (timers tick during the run), returns the plan's outputs with their shapes and the run's
  * timings, and refuses a malformed request by rejecting its promise with a message naming the field, never by
@@ -42,14 +43,14 @@ runtime: { backend: cpu }
 `);
 
 describe("info()", () => {
-  it("says the CPU backend is built, and CUDA is not, with the reason", () => {
+  it("says the CPU backend is built, and whether CUDA is, with the reason", () => {
     const info = native().info();
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
     expect(info.version).toBe(pkg.version);
     expect(info.backends.cpu.built).toBe(true);
     expect(info.backends.cpu.threads).toBeGreaterThanOrEqual(1);
     expect(info.backends.cpu.compiler.length).toBeGreaterThan(0);
-    expect(info.backends.cuda.built).toBe(false);
+    expect(typeof info.backends.cuda.built).toBe("boolean");
     expect(typeof info.backends.cuda.reason).toBe("string");
     expect(info.backends.cuda.reason.trim().length).toBeGreaterThan(0);
   });
@@ -83,6 +84,8 @@ describe("run()", () => {
     expect(result.threads).toBe(1);
     expect(result.captures).toEqual([]);
     expect(result.arenaBytes).toBeGreaterThan(0);
+    expect(result.backend).toBe("cpu");
+    expect(result.deviceBytes).toBe(0);
     expect(result.weightBytes).toBe(4 * quickstart.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0));
   });
 
@@ -154,6 +157,10 @@ describe("run()", () => {
     { name: "more steps than the plan has", request: async () => ({ ...(await quickstartRequest()), steps: 99 }), names: /99 steps/ },
     { name: "a rank outside the mesh", request: async () => ({ ...(await quickstartRequest()), rank: 3 }), names: /rank 3/ },
     { name: "threads that are not a number", request: async () => ({ ...(await quickstartRequest()), threads: "two" }), names: /request\.threads/ },
+    { name: "a backend that does not exist", request: async () => ({ ...(await quickstartRequest()), backend: "tpu" }), names: /request\.backend must be "cpu" or "cuda", not "tpu"/ },
+    { name: "a backend that is not a string", request: async () => ({ ...(await quickstartRequest()), backend: 1 }), names: /request\.backend must be a string/ },
+    { name: "a negative device", request: async () => ({ ...(await quickstartRequest()), device: -1 }), names: /request\.device/ },
+    { name: "a device that is not whole", request: async () => ({ ...(await quickstartRequest()), device: 0.5 }), names: /request\.device/ },
     {
       name: "a capture of an op that does not exist",
       request: async () => ({ ...(await quickstartRequest()), captures: [{ op: 100000, buffer: "latent" }] }),
@@ -179,5 +186,64 @@ describe("run()", () => {
     );
     expect(outcome, "the run resolved").toBeInstanceOf(Error);
     expect((outcome as Error).message).toMatch(names);
+  });
+});
+
+describe("run() on the CUDA backend", () => {
+  it("runs the quickstart plan where the build has CUDA, and elsewhere rejects with the build's reason", async () => {
+    const { cuda } = native().info().backends;
+    const steps = 2;
+    const request = await quickstartRequest({ steps, backend: "cuda", device: 0 });
+    if (!cuda.built) {
+      const error = await native().run(request).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, "a build without CUDA ran backend: cuda").toBeInstanceOf(Error);
+      const message = (error as Error).message;
+      expect(message).toContain(`this build of opendit has no CUDA backend: ${cuda.reason}`);
+      expect(message).toContain("--backend cpu");
+      return;
+    }
+    const events: NativeProgress[] = [];
+    const result = await native().run(request, (p) => events.push(p));
+    expect(result.backend).toBe("cuda");
+    expect(result.deviceBytes).toBeGreaterThan(0);
+    expect(result.timings.perStep).toHaveLength(steps);
+    expect(result.outputs.map((o) => o.name)).toEqual(quickstart.outputs.map((o) => o.name));
+    for (const out of quickstart.outputs) {
+      const got = result.outputs.find((o) => o.name === out.name)!;
+      expect(got.data.length).toBe(bufferSize(quickstart, out.buffer));
+      expect(got.data.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it("refuses a plan with collectives on CUDA, naming the op (they need NCCL)", async () => {
+    const plan = compilePlan(`version: 1
+name: addon-cuda-collectives
+model: { family: dit, variant: dit-tiny, checkpoint: random, dtype: fp32 }
+conditioning: { labels: [3, 7] }
+image: { height: 64, width: 48 }
+seed: 0
+scheduler: { kind: ddim, steps: 2, guidance: 4 }
+vae: { kind: none }
+output: { dir: out, formats: [latents] }
+parallel: { world: 2, layout: "cfg 2" }
+`);
+    const collectives = ["all_to_all", "all_gather", "send", "recv"];
+    const first = [...plan.program.setup, ...plan.program.step].find((op) => collectives.includes(op.op));
+    expect(first, "the cfg 2 plan has a collective").toBeDefined();
+    const { cuda } = native().info().backends;
+    const error = await native()
+      .run({ plan: planJson(plan), weights: { kind: "random", seed: 0 }, inputs: { labels: new Int32Array([3, 7]), noiseSeed: 1 }, backend: "cuda" })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error, "backend: cuda ran a plan with collectives").toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    // Without CUDA the build's reason comes first; with it, the first collective is named.
+    if (!cuda.built) expect(message).toContain(cuda.reason);
+    else expect(message).toMatch(new RegExp(`op ${first!.id} \\(${first!.op}.*collectives on the CUDA backend need NCCL, which is not built yet`));
   });
 });

@@ -33,6 +33,7 @@
 #include "build_info.h"
 #include "comm/communicator.h"
 #include "comm/tcp_transport.h"
+#include "runtime/backend.h"
 #include "runtime/interpreter.h"
 
 namespace {
@@ -175,6 +176,12 @@ od::RunOptions parse_options(Napi::Env env, const Napi::Object& r) {
   if (auto x = member(r, "rank"); !x.IsEmpty()) options.rank = static_cast<int>(count_of(env, x, "request.rank", 1 << 20));
   if (auto x = member(r, "steps"); !x.IsEmpty()) options.steps = static_cast<int>(count_of(env, x, "request.steps", 1 << 30));
   if (auto x = member(r, "threads"); !x.IsEmpty()) options.threads = static_cast<int>(count_of(env, x, "request.threads", 4096));
+  if (auto x = member(r, "backend"); !x.IsEmpty()) {
+    options.backend = string_of(env, x, "request.backend");
+    if (options.backend != "cpu" && options.backend != "cuda")
+      type_error(env, "request.backend must be \"cpu\" or \"cuda\", not \"" + options.backend + "\"");
+  }
+  if (auto x = member(r, "device"); !x.IsEmpty()) options.device = static_cast<int>(count_of(env, x, "request.device", 1 << 20));
   if (auto x = member(r, "captures"); !x.IsEmpty()) {
     if (!x.IsArray()) type_error(env, "request.captures must be an array of { op, buffer }, not " + js_type(x));
     Napi::Array list = x.As<Napi::Array>();
@@ -400,6 +407,8 @@ Napi::Object result_object(Napi::Env env, const od::RunResult& r) {
   out.Set("arenaBytes", static_cast<double>(r.arena_bytes));
   out.Set("weightBytes", static_cast<double>(r.weight_bytes));
   out.Set("threads", r.threads);
+  out.Set("backend", r.backend);
+  out.Set("deviceBytes", static_cast<double>(r.device_bytes));
   return out;
 }
 
@@ -669,8 +678,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   cpu.Set("threads", hw == 0 ? 1u : hw);
   cpu.Set("compiler", OPENDIT_CXX_COMPILER);
   Napi::Object cuda = Napi::Object::New(env);
-  cuda.Set("built", OPENDIT_CUDA_BUILT != 0);
-  cuda.Set("reason", OPENDIT_CUDA_REASON);
+  cuda.Set("built", od::cuda_backend_built());
+  cuda.Set("reason", od::cuda_backend_reason());
   backends.Set("cpu", cpu);
   backends.Set("cuda", cuda);
   out.Set("backends", backends);

@@ -1,19 +1,21 @@
-// The plan interpreter of one rank (runtime/interpreter.h): runtime/reference/interpret.ts runPlan in fp32 on the
-// CPU backend, with op_runs mirroring compiler/plan/pattern-runs.ts runsIn and interpret.ts opRuns. Everything
+// The plan interpreter of one rank (runtime/interpreter.h): runtime/reference/interpret.ts runPlan, its ops run
+// by the backend the run asked for (runtime/backend.h), with op_runs mirroring compiler/plan/pattern-runs.ts runsIn and interpret.ts opRuns. Everything
 // is allocated and every op checked before the setup program; the step loop only runs kernels and copies
 // captures into storage sized up front.
 #include "runtime/interpreter.h"
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/ops.h"
+#include "runtime/backend.h"
 #include "runtime/memory.h"
 
 namespace od {
@@ -65,12 +67,20 @@ const PlanBuffer* buffer_spec(const Plan& plan, const std::string& name) {
   return nullptr;
 }
 
-void copy_values(const Slot& s, float* out) {
-  if (s.is_int) {
-    for (int64_t i = 0; i < s.count; i++) out[i] = static_cast<float>(s.i[i]);
-  } else {
-    std::memcpy(out, s.f, static_cast<size_t>(s.count) * sizeof(float));
+std::unique_ptr<Backend> make_backend(const RunOptions& options) {
+  if (options.backend == "cpu") return make_cpu_backend();
+  if (options.backend == "cuda") {
+    OD_CHECK(options.device >= 0, "the CUDA device index must be 0 or more, not " + std::to_string(options.device), "");
+    return make_cuda_backend(options.device);
   }
+  OD_FAIL("there is no backend `" + options.backend + "`", "the backends are cpu and cuda");
+}
+
+// The ops that exchange data with other ranks: on the CPU backend only, until the CUDA backend has NCCL.
+bool is_collective(const Op& op) {
+  if (op.kind == "all_to_all" || op.kind == "all_gather" || op.kind == "send" || op.kind == "recv") return true;
+  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body)) return attention->ring.has_value();
+  return false;
 }
 
 // A capture resolved before the loop: which op, which slot, where the next copy goes.
@@ -128,6 +138,10 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
     if (progress) progress(Progress{phase, step, steps, seconds_since(begin)});
   };
 
+  // ---- the backend, before the weights: one this build lacks fails at once ----
+  std::unique_ptr<Backend> backend = make_backend(options);
+  const bool on_cpu = options.backend == "cpu";
+
   // ---- weights (the pool first: drawing random weights uses both cores) ----
   set_threads(options.threads);
   Clock::time_point t = Clock::now();
@@ -139,6 +153,11 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   // ---- memory, threads, every op checked once, scratch, captures ----
   t = Clock::now();
   Memory mem(plan, std::move(loaded), options.rank);
+  // The backend goes before the host memory it mirrors (and may have pinned), on return and on error alike.
+  struct ReleaseFirst {
+    std::unique_ptr<Backend>& backend;
+    ~ReleaseFirst() { backend.reset(); }
+  } release_backend_first{backend};
   if (options.comm) {
     OD_CHECK(options.comm->world() == plan.mesh.world && options.comm->rank() == options.rank,
              "the communicator is rank " + std::to_string(options.comm->rank()) + " of " + std::to_string(options.comm->world()) +
@@ -146,10 +165,22 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
              "open the transport with the plan's world and the run's rank");
   }
   mem.set_comm(options.comm);  // before the checks: a collective over several ranks needs it
+  // The CPU checks validate every op's sizes for every backend; then the backend's own checks.
+  auto cpu_check = [&](const Op& op, const char* program) {
+    if (op.stage && *op.stage != stage) return;
+    in_op_context(op, program, 0, false, [&] {
+      OD_CHECK(on_cpu || !is_collective(op),
+               "collectives on the CUDA backend need NCCL, which is not built yet",
+               "run with --backend cpu");
+      cpu::check_op(op, mem);
+    });
+  };
+  for (const Op& op : plan.setup) cpu_check(op, "setup");
+  for (const Op& op : plan.step) cpu_check(op, "step");
   for (const Op& op : plan.setup)
-    if (!op.stage || *op.stage == stage) in_op_context(op, "setup", 0, false, [&] { cpu::check_op(op, mem); });
+    if (!op.stage || *op.stage == stage) in_op_context(op, "setup", 0, false, [&] { backend->check_op(op, mem); });
   for (const Op& op : plan.step)
-    if (!op.stage || *op.stage == stage) in_op_context(op, "step", 0, false, [&] { cpu::check_op(op, mem); });
+    if (!op.stage || *op.stage == stage) in_op_context(op, "step", 0, false, [&] { backend->check_op(op, mem); });
   mem.allocate_scratch(thread_count());
 
   // Which step ops each used pattern runs, decided once (runsIn builds strings; the loop should not).
@@ -190,9 +221,10 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   time.bind = seconds_since(t);
   poll_cancel(cancel);
 
-  // ---- inputs ----
+  // ---- inputs (filled on the host; the backend then takes the weights and inputs) ----
   t = Clock::now();
   fill_inputs(mem, inputs);
+  backend->prepare(mem);
   time.inputs = seconds_since(t);
 
   // ---- setup program ----
@@ -201,7 +233,12 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   for (const Op& op : plan.setup) {
     if (!op_runs(op, nullptr, stage)) continue;
     poll_cancel(cancel);
-    in_op_context(op, "setup", 0, false, [&] { cpu::run_op(op, mem); });
+    in_op_context(op, "setup", 0, false, [&] { backend->run_op(op, mem); });
+  }
+  try {
+    backend->synchronize();
+  } catch (const std::exception& e) {
+    throw Error(std::string("setup (waiting for its ops): ") + e.what());
   }
   time.setup = seconds_since(t);
   report("setup", 0);
@@ -215,15 +252,23 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
     const std::vector<char>& run = runs[static_cast<size_t>(pattern - plan.patterns.data())];
     mem.set_step(i);
     fill_timestep(mem, i, inputs);
+    backend->upload_inputs(mem, true);
     for (size_t k = 0; k < plan.step.size(); k++) {
       if (!run[k]) continue;
       const Op& op = plan.step[k];
       poll_cancel(cancel);
-      in_op_context(op, "step", i, true, [&] { cpu::run_op(op, mem); });
-      for (Capture* c : captures_after[k]) {
-        copy_values(*c->slot, c->storage->data() + c->next);
-        c->next += static_cast<size_t>(c->slot->count);
-      }
+      in_op_context(op, "step", i, true, [&] {
+        backend->run_op(op, mem);
+        for (Capture* c : captures_after[k]) {
+          backend->download(mem, *c->slot, c->storage->data() + c->next);
+          c->next += static_cast<size_t>(c->slot->count);
+        }
+      });
+    }
+    try {
+      backend->synchronize();
+    } catch (const std::exception& e) {
+      throw Error("step " + std::to_string(i) + " (waiting for its ops): " + e.what());
     }
     time.per_step.push_back(seconds_since(s));
     report("step", i + 1);
@@ -242,13 +287,15 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
     tensor.name = out.name;
     tensor.shape = spec->shape;
     tensor.data.resize(static_cast<size_t>(slot->count));
-    copy_values(*slot, tensor.data.data());
+    with_context("output " + out.name, [&] { backend->download(mem, *slot, tensor.data.data()); });
     result.outputs.push_back(std::move(tensor));
   }
   time.outputs = seconds_since(t);
   result.arena_bytes = mem.arena_bytes();
   result.weight_bytes = mem.weight_bytes();
   result.threads = thread_count();
+  result.backend = backend->name();
+  result.device_bytes = backend->device_bytes();
   report("done", steps);
   return result;
 }

@@ -1,4 +1,5 @@
-// The plan interpreter of one rank (as runtime/reference/interpret.ts, in fp32 on the CPU backend):
+// The plan interpreter of one rank (as runtime/reference/interpret.ts), its ops run by a Backend
+// (runtime/backend.h: the CPU, fp32, or CUDA where built), chosen per run by RunOptions::backend:
 //
 //   weights <- the checkpoint or checkpoint: random (checkpoint/weights.h)
 //   memory  <- the static arena, every name bound, every op checked once (runtime/memory.h, cpu/ops.h)
@@ -11,6 +12,14 @@
 // the step's pattern, not when it is an `mlp` op of a block the pattern reuses ("<blockKind>:<block>" in
 // mlp_reuse), not when its `phase` differs from the pattern's, not a latent-ring recv on a pattern without
 // latent_in nor a latent-ring send without latent_out; and an op with a `stage` only on that stage's ranks.
+//
+// The host Memory is the source of truth for sizes whatever the backend: every op's CPU check runs, then the
+// backend's own. The backend is called in this order (and only so): make (before the weights load, so a backend
+// the build lacks fails at once), check_op for every op of this rank, prepare once after the host inputs are
+// filled, run_op for each setup op then synchronize; each step: upload_inputs(timestep_only = true) after the
+// host's timestep is filled, run_op for each op the step runs (download after an op with a capture), synchronize
+// at the end of the step (its time is taken after it); download of each output; device_bytes.
+// Collectives (all_to_all, all_gather, send, recv, ring self_attention) run on the CPU backend only for now.
 //
 // Many ranks: each rank's process runs run_plan with its rank and a communicator (RunOptions::comm) connected to
 // the others. Collectives (all_to_all, all_gather, ring self_attention) meet their group's members at the same op;
@@ -44,6 +53,8 @@ struct RunOptions {
   int threads = 0;           // 0: default (core/parallel.h)
   std::vector<CaptureSpec> captures;
   Communicator* comm = nullptr;  // multi-rank runs: the connected transport
+  std::string backend = "cpu";   // "cpu" or "cuda" (runtime/backend.h)
+  int device = 0;                // the CUDA device index (backend "cuda")
 };
 
 struct Progress {
@@ -72,6 +83,8 @@ struct RunResult {
   Timings timings;
   int64_t arena_bytes = 0, weight_bytes = 0;
   int threads = 1;
+  std::string backend;         // the backend that ran the ops: "cpu" or "cuda"
+  int64_t device_bytes = 0;    // device memory the backend held (0 on the CPU)
 };
 
 // Runs the plan on one rank. `cancel` (may be null) is polled between ops: when set, the run stops with

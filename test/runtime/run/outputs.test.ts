@@ -14,7 +14,7 @@ import type { Plan } from "../../../compiler/plan/types.js";
 import type { NativeInfo } from "../../../runtime/native/addon.js";
 import { RunError } from "../../../runtime/run/errors.js";
 import { outputTensors, writeRunOutputs } from "../../../runtime/run/outputs.js";
-import { chooseBackend, formatWarnings } from "../../../runtime/run/run.js";
+import { chooseBackend, formatWarnings, runnableBackends } from "../../../runtime/run/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "opendit-outputs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,16 +103,26 @@ describe("chooseBackend", () => {
     backends: { cpu: { built: true, threads: 2, compiler: "test" }, cuda: { built, reason: built ? "nvcc 12" : "no CUDA compiler (nvcc) found" } },
   });
 
-  it("runs on the CPU unless asked otherwise", () => {
+  it("runs on CUDA where built unless asked otherwise, and on the CPU elsewhere", () => {
     expect(chooseBackend(undefined, undefined, info(false))).toBe("cpu");
-    expect(chooseBackend(undefined, undefined, info(true))).toBe("cpu");
+    expect(chooseBackend(undefined, undefined, info(true))).toBe("cuda");
     expect(chooseBackend("cpu", "cuda", info(false))).toBe("cpu");
+    expect(chooseBackend("cpu", undefined, info(true))).toBe("cpu");
+    expect(chooseBackend(undefined, "cpu", info(true))).toBe("cpu");
+    expect(chooseBackend("cuda", "cpu", info(true))).toBe("cuda");
+    expect(runnableBackends(info(false))).toEqual(["cpu"]);
+    expect(runnableBackends(info(true))).toEqual(["cpu", "cuda"]);
+  });
+
+  it("runs a plan of several ranks on the CPU, and refuses CUDA for it until NCCL is built", () => {
+    expect(chooseBackend(undefined, undefined, info(true), 2)).toBe("cpu");
+    expect(() => chooseBackend("cuda", undefined, info(true), 2)).toThrow(/`--backend cuda`: this plan runs on 2 ranks, .*NCCL.*`--backend cpu`/);
+    expect(() => chooseBackend(undefined, "cuda", info(true), 4)).toThrow(/`runtime\.backend: cuda`: this plan runs on 4 ranks/);
   });
 
   it("refuses CUDA with the configure step's reason, saying where it was asked for", () => {
     expect(() => chooseBackend("cuda", undefined, info(false))).toThrow("`--backend cuda` asks for the CUDA backend, which this build of opendit does not have: no CUDA compiler (nvcc) found");
     expect(() => chooseBackend(undefined, "cuda", info(false))).toThrow(/`runtime\.backend: cuda`.*`--backend cpu` \(or `runtime\.backend: cpu` in the file\)/);
-    expect(() => chooseBackend("cuda", undefined, info(true))).toThrow(/runs plans on the CPU only/);
   });
 });
 

@@ -1,0 +1,46 @@
+// Where a rank's ops execute. The interpreter (runtime/interpreter.cpp) owns the loop and the host Memory (every
+// buffer bound, every op's sizes checked by the CPU checks, inputs filled on the host); a Backend runs the ops.
+//
+// - The CPU backend (runtime/cpu_backend.cpp) computes in the host Memory itself: prepare, upload and download are
+//   no-ops or copies.
+// - The CUDA backend (cuda/, built only where nvcc, the CUDA runtime and cuBLASLt are found) mirrors the plan's
+//   arena on the device at the plan's own offsets and dtypes (bf16 plans store bf16; fp32 accumulation inside
+//   every kernel), uploads the weights once in the plan's dtype, runs each op as its kernels on one stream, and
+//   copies back only what the host asks for (captures, outputs). No allocation and no host synchronisation happen
+//   inside the step loop; `download` synchronises.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "plan/plan.h"
+#include "runtime/memory.h"
+
+namespace od {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  // Before the step loop, after the CPU checks of every op: backend-specific checks and workspace needs.
+  virtual void check_op(const Op& op, Memory& mem) = 0;
+  // After the host inputs are filled: allocate device memory, upload the weights and every input buffer.
+  virtual void prepare(Memory& mem) = 0;
+  // The timestep inputs of this step changed on the host (fill_timestep): make the backend's copies current.
+  virtual void upload_inputs(Memory& mem, bool timestep_only) = 0;
+  virtual void run_op(const Op& op, Memory& mem) = 0;
+  // The current values of a buffer as fp32 (i32 buffers converted), count = slot.count. Waits for queued work.
+  virtual void download(const Memory& mem, const Slot& slot, float* out) = 0;
+  // Waits for every queued op (the end of a step's timing, errors surfaced).
+  virtual void synchronize() = 0;
+  // Device bytes held (arena + weights + workspaces); 0 on the CPU.
+  virtual int64_t device_bytes() const { return 0; }
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+// Fails naming the reason the build gave (OPENDIT_CUDA_REASON) when the CUDA backend was not built.
+std::unique_ptr<Backend> make_cuda_backend(int device);
+// Whether this build has the CUDA backend, and why not.
+bool cuda_backend_built();
+const char* cuda_backend_reason();
+
+}  // namespace od
