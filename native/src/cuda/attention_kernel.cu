@@ -1,0 +1,733 @@
+// The attention forward kernels (cuda/attention_kernel.cuh says what they compute and when each is used).
+//
+// Tensor-core kernel (FlashAttention-2 forward, bf16/f16): block = WARPS warps, each owning 16 query rows; Q tile
+// [16·WARPS, HDP] loaded once (cp.async), transformed (norm/rope) in shared memory, held in registers as MMA A
+// fragments; per K/V tile of 64 keys: S = Q·Kᵀ (mma m16n8k16, fp32), scale·log2e, mask, online softmax (running
+// max and sum per row, exp2), P rounded to the storage dtype and fed from registers as the A operand of O += P·V
+// (V through ldmatrix.trans). The V load of tile j overlaps S of tile j; the K load of tile j+1 overlaps P·V of
+// tile j. Shared rows are HDP + 8 elements long (bank-conflict-free ldmatrix); columns [head_dim, HDP) are zero.
+// The output is staged through the warp's own Q rows in shared memory and stored with 16-byte writes.
+#include "cuda/attention_kernel.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "cuda/check.h"
+#include "cuda/dtype.cuh"
+
+namespace od::cuda {
+
+namespace {
+
+constexpr int kMaxRopePairs = 128;  // head_dim ≤ 256
+
+struct Transform {
+  const void* weight;
+  DType wdtype;
+  float eps;
+  int rope;
+  int64_t pos0;
+};
+
+struct Params {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  DType q_dtype, kv_dtype, out_dtype;
+  int64_t q_stride, kv_stride, out_stride;
+  int64_t heads;
+  int hd;
+  int queries, kv_rows, keys;
+  int tiles;  // query tiles per (sequence, head)
+  const int32_t* mask;
+  float scale_log2;
+  Transform qt, kt;
+  int any_rope;
+  float freq[kMaxRopePairs];  // copied into shared memory by the kernels (no dynamic indexing of params)
+};
+
+Transform make_transform(const QkTransform& t) {
+  return Transform{t.norm_weight, t.norm_dtype, t.eps, t.rope ? 1 : 0, t.position_offset};
+}
+
+void fill_freq(float* freq, double theta, int64_t hd) {
+  for (int j = 0; j < kMaxRopePairs; j++)
+    freq[j] = j < hd / 2 ? static_cast<float>(std::pow(theta, -static_cast<double>(2 * j) / static_cast<double>(hd))) : 0.0f;
+}
+
+// ---- element helpers ----
+
+template <typename T>
+__device__ __forceinline__ float to_f(T x);
+template <>
+__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <>
+__device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
+template <>
+__device__ __forceinline__ float to_f<float>(float x) { return x; }
+
+template <typename T>
+__device__ __forceinline__ T from_f(float x);
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <>
+__device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ float from_f<float>(float x) { return x; }
+
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+
+// RMSNorm (if t.weight) then RoPE (if t.rope) of rows [0, rows) of a shared tile (row r at position t.pos0 + first
+// + r), one warp per row, in fp32; the result is rounded to T in place. Lanes own interleaved pairs (2j, 2j + 1).
+template <typename T>
+__device__ void transform_rows(T* s, int ld, int rows, int hd, const Transform& t, int64_t first, const float* freq) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  const int pairs = (hd + 1) / 2;
+  for (int r = warp; r < rows; r += nwarps) {
+    T* x = s + static_cast<int64_t>(r) * ld;
+    float inv = 1.0f;
+    if (t.weight) {
+      float ss = 0;
+      for (int e = lane; e < hd; e += 32) {
+        const float a = to_f<T>(x[e]);
+        ss += a * a;
+      }
+      ss = warp_sum(ss);
+      inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + t.eps);
+    }
+    const float pos = static_cast<float>(t.pos0 + first + r);
+    for (int j = lane; j < pairs; j += 32) {
+      const int e0 = 2 * j, e1 = 2 * j + 1;
+      float a = to_f<T>(x[e0]);
+      float b = e1 < hd ? to_f<T>(x[e1]) : 0.0f;
+      if (t.weight) {
+        a = load_f(t.weight, t.wdtype, e0) * (a * inv);
+        if (e1 < hd) b = load_f(t.weight, t.wdtype, e1) * (b * inv);
+      }
+      if (t.rope) {
+        float sn, cs;
+        sincosf(pos * freq[j], &sn, &cs);
+        const float ra = a * cs - b * sn;
+        const float rb = b * cs + a * sn;
+        a = ra;
+        b = rb;
+      }
+      x[e0] = from_f<T>(a);
+      if (e1 < hd) x[e1] = from_f<T>(b);
+    }
+  }
+}
+
+// ---- PTX wrappers ----
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int n = pred ? 16 : 0;  // 0: zero-fill, nothing read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// ---- tensor-core kernel ----
+
+constexpr int kBN = 64;  // keys per K/V tile
+
+template <int HDP, int WARPS>
+constexpr size_t tc_smem_bytes() {
+  return static_cast<size_t>((16 * WARPS + 2 * kBN) * (HDP + 8)) * 2 + kMaxRopePairs * sizeof(float);
+}
+
+// Rows [0, rows) of a [R, HDP] tile from global rows src + r·stride (r < valid; the rest zero-filled), hd/8 chunks
+// of 16 bytes per row; columns [hd, HDP) are left alone (zeroed once at the start).
+template <typename T, int LD>
+__device__ __forceinline__ void load_tile(T* s, const T* src, int64_t stride, int rows, int valid, int chunks) {
+  for (int c = threadIdx.x; c < rows * chunks; c += blockDim.x) {
+    const int r = c / chunks, k = c - r * chunks;
+    const bool ok = r < valid;
+    const T* g = ok ? src + r * stride + k * 8 : src;
+    cp_async16(s + r * LD + k * 8, g, ok);
+  }
+}
+
+// Blocks per SM asked of the register allocator: 16 warps per SM (≤ 128 registers) where that costs no spills
+// (ptxas -v: hd ≤ 80 except 4 warps at 80, which spills ~20 bytes), else whatever the kernel needs.
+template <int HDP, int WARPS>
+constexpr int tc_min_blocks() {
+  return (HDP <= 64 || (HDP == 80 && WARPS != 4)) ? 512 / (WARPS * 32) : 1;
+}
+
+template <typename T, int HDP, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) attention_tc(const Params p) {
+  constexpr int BM = 16 * WARPS, LD = HDP + 8, KS = HDP / 16, NT = kBN / 8, DT = HDP / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);
+  T* sK = sQ + BM * LD;
+  T* sV = sK + kBN * LD;
+  float* sFreq = reinterpret_cast<float*>(sV + kBN * LD);
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int hd = p.hd, chunks = hd / 8;
+  const int64_t blk = blockIdx.x;
+  const int tile = static_cast<int>(blk % p.tiles);
+  const int64_t sh = blk / p.tiles;
+  const int64_t h = sh % p.heads, b = sh / p.heads;
+  const int q0 = tile * BM;
+  const int qvalid = min(BM, p.queries - q0);
+
+  const T* qg = static_cast<const T*>(p.q) + (b * p.queries + q0) * p.q_stride + h * hd;
+  const T* kg = static_cast<const T*>(p.k) + b * p.kv_rows * p.kv_stride + h * hd;
+  const T* vg = static_cast<const T*>(p.v) + b * p.kv_rows * p.kv_stride + h * hd;
+  const int32_t* mask = p.mask ? p.mask + b * p.kv_rows : nullptr;
+  const int keys = p.keys;
+  const int ntiles = (keys + kBN - 1) / kBN;
+
+  // Zero the padding columns [hd, HDP) of every shared row once (loads never write them).
+  if (hd < HDP) {
+    const int padc = (HDP - hd) / 8;
+    for (int c = threadIdx.x; c < (BM + 2 * kBN) * padc; c += blockDim.x) {
+      const int r = c / padc, k = c - r * padc;
+      *reinterpret_cast<uint4*>(sQ + r * LD + hd + k * 8) = make_uint4(0, 0, 0, 0);
+    }
+  }
+  if (p.any_rope)
+    for (int j = threadIdx.x; j < kMaxRopePairs; j += blockDim.x) sFreq[j] = p.freq[j];
+
+  load_tile<T, LD>(sQ, qg, p.q_stride, BM, qvalid, chunks);
+  cp_async_commit();
+  if (ntiles > 0) load_tile<T, LD>(sK, kg, p.kv_stride, kBN, min(kBN, keys), chunks);
+  cp_async_commit();
+  cp_async_wait_all();
+  __syncthreads();
+  if (p.qt.weight || p.qt.rope) {
+    transform_rows<T>(sQ, LD, qvalid, hd, p.qt, q0, sFreq);
+    __syncthreads();
+  }
+
+  const bool active = warp * 16 < qvalid;  // warps past the last query only help with loads
+  uint32_t qa[KS][4];
+  if (active) {
+    // A fragments of Q: matrix i = lane/8 covers rows (i&1)·8.., columns (i>>1)·8.. of each 16×16 k-step.
+    const int i = lane >> 3;
+    const T* base = sQ + (warp * 16 + (i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) ldmatrix_x4(qa[ks], base + ks * 16);
+  }
+
+  float o[DT][4];
+#pragma unroll
+  for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  const float sl2 = p.scale_log2;
+
+  for (int j = 0; j < ntiles; j++) {
+    const int k0 = j * kBN;
+    const int kvalid = min(kBN, keys - k0);
+    cp_async_wait_all();  // K_j
+    __syncthreads();      // K_j visible; every warp done with V_{j−1}
+    load_tile<T, LD>(sV, vg + static_cast<int64_t>(k0) * p.kv_stride, p.kv_stride, kBN, kvalid, chunks);
+    cp_async_commit();
+    if (p.kt.weight || p.kt.rope) {
+      transform_rows<T>(sK, LD, kvalid, hd, p.kt, k0, sFreq);
+      __syncthreads();
+    }
+
+    float s[NT][4];
+    if (active) {
+#pragma unroll
+      for (int n = 0; n < NT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      // B fragments of Kᵀ: matrix i covers keys (i>>1)·8.., columns (i&1)·8.. of a 16-key pair of n-tiles.
+      const int i = lane >> 3;
+      const T* kb = sK + ((i >> 1) * 8 + (lane & 7)) * LD + (i & 1) * 8;
+#pragma unroll
+      for (int ks = 0; ks < KS; ks++) {
+#pragma unroll
+        for (int np = 0; np < NT / 2; np++) {
+          uint32_t bf[4];
+          ldmatrix_x4(bf, kb + np * 16 * LD + ks * 16);
+          mma16816<T>(s[2 * np], qa[ks], bf[0], bf[1]);
+          mma16816<T>(s[2 * np + 1], qa[ks], bf[2], bf[3]);
+        }
+      }
+      // Scale (log2 domain) and mask: keys past `keys` or masked out get −inf.
+      const bool partial = kvalid < kBN || mask != nullptr;
+      float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < NT; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          float x = s[n][e] * sl2;
+          if (partial) {
+            const int col = n * 8 + 2 * t4 + (e & 1);
+            if (col >= kvalid || (mask && __ldg(mask + k0 + col) == 0)) x = -INFINITY;
+          }
+          s[n][e] = x;
+        }
+        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+      }
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+      // A row with no unmasked key so far keeps max −inf: subtract 0 instead (every exp2 is then 0, not NaN).
+      const float mu0 = mn0 == -INFINITY ? 0.0f : mn0, mu1 = mn1 == -INFINITY ? 0.0f : mn1;
+      const float c0 = exp2f(m0 - mu0), c1 = exp2f(m1 - mu1);
+      m0 = mn0;
+      m1 = mn1;
+      float r0 = 0.0f, r1 = 0.0f;
+#pragma unroll
+      for (int n = 0; n < NT; n++) {
+        s[n][0] = exp2f(s[n][0] - mu0);
+        s[n][1] = exp2f(s[n][1] - mu0);
+        s[n][2] = exp2f(s[n][2] - mu1);
+        s[n][3] = exp2f(s[n][3] - mu1);
+        r0 += s[n][0] + s[n][1];
+        r1 += s[n][2] + s[n][3];
+      }
+      l0 = l0 * c0 + r0;
+      l1 = l1 * c1 + r1;
+#pragma unroll
+      for (int d = 0; d < DT; d++) {
+        o[d][0] *= c0;
+        o[d][1] *= c0;
+        o[d][2] *= c1;
+        o[d][3] *= c1;
+      }
+    }
+
+    cp_async_wait_all();  // V_j
+    __syncthreads();      // V_j visible; every warp done with K_j
+    if (j + 1 < ntiles) {
+      const int k1 = k0 + kBN;
+      load_tile<T, LD>(sK, kg + static_cast<int64_t>(k1) * p.kv_stride, p.kv_stride, kBN, min(kBN, keys - k1), chunks);
+      cp_async_commit();
+    }
+
+    if (active) {
+      // O += P·V: P's C fragments of n-tiles 2kk, 2kk+1 are the A fragment of k-step kk.
+      const int i = lane >> 3;
+      const T* vb = sV + ((i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8;
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; kk++) {
+        uint32_t pa[4];
+        pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+        pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+        pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < DT / 2; dp++) {
+          uint32_t bf[4];
+          ldmatrix_x4_trans(bf, vb + kk * 16 * LD + dp * 16);
+          mma16816<T>(o[2 * dp], pa, bf[0], bf[1]);
+          mma16816<T>(o[2 * dp + 1], pa, bf[2], bf[3]);
+        }
+      }
+    }
+  }
+
+  if (!active) return;
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  // Stage the warp's 16 rows in its own rows of sQ (its Q fragments are in registers), then 16-byte stores.
+  T* so = sQ + warp * 16 * LD;
+#pragma unroll
+  for (int d = 0; d < DT; d++) {
+    const int col = d * 8 + 2 * t4;
+    *reinterpret_cast<uint32_t*>(so + g * LD + col) = pack2<T>(o[d][0] * inv0, o[d][1] * inv0);
+    *reinterpret_cast<uint32_t*>(so + (g + 8) * LD + col) = pack2<T>(o[d][2] * inv1, o[d][3] * inv1);
+  }
+  __syncwarp();
+  const int rows = min(16, qvalid - warp * 16);
+  T* og = static_cast<T*>(p.out) + (b * p.queries + q0 + warp * 16) * p.out_stride + h * hd;
+  for (int c = lane; c < rows * chunks; c += 32) {
+    const int r = c / chunks, k = c - r * chunks;
+    *reinterpret_cast<uint4*>(og + r * p.out_stride + k * 8) = *reinterpret_cast<const uint4*>(so + r * LD + k * 8);
+  }
+}
+
+// ---- fp32 SIMT kernel (fp32 plans and whatever the tensor-core kernel does not cover) ----
+// Block = 4 warps × 8 query rows; K/V tiles of 32 keys as fp32 in shared memory (K rows padded by one float:
+// lane j reads key j's column d conflict-free); lane j scores key j, the warp shares the softmax weights by
+// shuffles and lane l accumulates output columns l, l + 32, ... (C = ⌈hd/32⌉ ≤ 8).
+
+constexpr int kSimtWarps = 4, kSimtRows = 8, kSimtBM = kSimtWarps * kSimtRows, kSimtBN = 32;
+
+size_t simt_smem_bytes(int hd) {
+  return static_cast<size_t>(kSimtBM * hd + kSimtBN * (hd + 1) + kSimtBN * hd + kMaxRopePairs) * sizeof(float);
+}
+
+template <int C>
+__global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int hd = p.hd, ldk = hd + 1;
+  float* sQ = reinterpret_cast<float*>(smem_raw);
+  float* sK = sQ + kSimtBM * hd;
+  float* sV = sK + kSimtBN * ldk;
+  float* sFreq = sV + kSimtBN * hd;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+
+  const int64_t blk = blockIdx.x;
+  const int tile = static_cast<int>(blk % p.tiles);
+  const int64_t sh = blk / p.tiles;
+  const int64_t h = sh % p.heads, b = sh / p.heads;
+  const int q0 = tile * kSimtBM;
+  const int qvalid = min(kSimtBM, p.queries - q0);
+  const int64_t qrow0 = b * p.queries + q0, krow0 = b * p.kv_rows;
+  const int32_t* mask = p.mask ? p.mask + b * p.kv_rows : nullptr;
+
+  if (p.any_rope)
+    for (int j = threadIdx.x; j < kMaxRopePairs; j += blockDim.x) sFreq[j] = p.freq[j];
+  for (int c = threadIdx.x; c < kSimtBM * hd; c += blockDim.x) {
+    const int r = c / hd, d = c - r * hd;
+    sQ[c] = r < qvalid ? load_f(p.q, p.q_dtype, (qrow0 + r) * p.q_stride + h * hd + d) : 0.0f;
+  }
+  __syncthreads();
+  if (p.qt.weight || p.qt.rope) {
+    transform_rows<float>(sQ, hd, qvalid, hd, p.qt, q0, sFreq);
+    __syncthreads();
+  }
+
+  float m[kSimtRows], l[kSimtRows], acc[kSimtRows][C];
+#pragma unroll
+  for (int r = 0; r < kSimtRows; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < C; c++) acc[r][c] = 0.0f;
+  }
+  const float sl2 = p.scale_log2;
+
+  for (int k0 = 0; k0 < p.keys; k0 += kSimtBN) {
+    const int kvalid = min(kSimtBN, p.keys - k0);
+    __syncthreads();  // every warp done with the previous tile
+    for (int c = threadIdx.x; c < kSimtBN * hd; c += blockDim.x) {
+      const int r = c / hd, d = c - r * hd;
+      const int64_t at = (krow0 + k0 + r) * p.kv_stride + h * hd + d;
+      sK[r * ldk + d] = r < kvalid ? load_f(p.k, p.kv_dtype, at) : 0.0f;
+      sV[c] = r < kvalid ? load_f(p.v, p.kv_dtype, at) : 0.0f;
+    }
+    __syncthreads();
+    if (p.kt.weight || p.kt.rope) {
+      transform_rows<float>(sK, ldk, kvalid, hd, p.kt, k0, sFreq);
+      __syncthreads();
+    }
+    const bool key_ok = lane < kvalid && (!mask || mask[k0 + lane] != 0);
+#pragma unroll
+    for (int r = 0; r < kSimtRows; r++) {
+      const float* q = sQ + (warp * kSimtRows + r) * hd;
+      const float* k = sK + lane * ldk;
+      float dot = 0.0f;
+      for (int d = 0; d < hd; d++) dot += q[d] * k[d];
+      const float x = key_ok ? dot * sl2 : -INFINITY;
+      const float mn = fmaxf(m[r], warp_max(x));
+      const float mu = mn == -INFINITY ? 0.0f : mn;
+      const float corr = exp2f(m[r] - mu);
+      const float e = exp2f(x - mu);
+      m[r] = mn;
+      l[r] = l[r] * corr + warp_sum(e);
+#pragma unroll
+      for (int c = 0; c < C; c++) acc[r][c] *= corr;
+      for (int j = 0; j < kvalid; j++) {
+        const float w = __shfl_sync(0xffffffffu, e, j);
+        const float* v = sV + j * hd;
+#pragma unroll
+        for (int c = 0; c < C; c++) {
+          const int d = lane + 32 * c;
+          if (d < hd) acc[r][c] += w * v[d];
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kSimtRows; r++) {
+    const int row = warp * kSimtRows + r;
+    if (row >= qvalid) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+#pragma unroll
+    for (int c = 0; c < C; c++) {
+      const int d = lane + 32 * c;
+      if (d < hd) store_f(p.out, p.out_dtype, (qrow0 + row) * p.out_stride + h * hd + d, acc[r][c] * inv);
+    }
+  }
+}
+
+// ---- kv_cache pre-pass: one warp per (row, head) ----
+
+struct CacheParams {
+  const void* k;
+  const void* v;
+  DType src_dtype, cache_dtype;
+  int64_t src_stride;
+  void* cache;
+  int64_t rows, seq, heads, cache_keys, cache_offset;
+  int hd;
+  Transform kt;
+  float freq[kMaxRopePairs];
+};
+
+__global__ void kv_cache_write(const CacheParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (task >= p.rows * p.heads) return;
+  const int64_t row = task / p.heads, h = task % p.heads;
+  const int64_t b = row / p.seq, i = row % p.seq;
+  const int hd = p.hd;
+  const int64_t width = p.heads * hd;
+  const int64_t src = row * p.src_stride + h * hd;
+  const int64_t dst = (b * p.cache_keys + p.cache_offset + i) * 2 * width + h * hd;
+  float inv = 1.0f;
+  if (p.kt.weight) {
+    float ss = 0;
+    for (int e = lane; e < hd; e += 32) {
+      const float a = load_f(p.k, p.src_dtype, src + e);
+      ss += a * a;
+    }
+    ss = warp_sum(ss);
+    inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + p.kt.eps);
+  }
+  const float pos = static_cast<float>(p.kt.pos0 + i);
+  for (int j = lane; j < (hd + 1) / 2; j += 32) {
+    const int e0 = 2 * j, e1 = 2 * j + 1;
+    float a = load_f(p.k, p.src_dtype, src + e0);
+    float c = e1 < hd ? load_f(p.k, p.src_dtype, src + e1) : 0.0f;
+    if (p.kt.weight) {
+      a = load_f(p.kt.weight, p.kt.wdtype, e0) * (a * inv);
+      if (e1 < hd) c = load_f(p.kt.weight, p.kt.wdtype, e1) * (c * inv);
+    }
+    if (p.kt.rope) {
+      float sn, cs;
+      sincosf(pos * p.freq[j], &sn, &cs);
+      const float ra = a * cs - c * sn;
+      const float rc = c * cs + a * sn;
+      a = ra;
+      c = rc;
+    }
+    store_f(p.cache, p.cache_dtype, dst + e0, a);
+    if (e1 < hd) store_f(p.cache, p.cache_dtype, dst + e1, c);
+  }
+  for (int e = lane; e < hd; e += 32) store_f(p.cache, p.cache_dtype, dst + width + e, load_f(p.v, p.src_dtype, src + e));
+}
+
+// ---- dispatch ----
+
+enum class Path { None, TC, Simt };
+struct Choice {
+  Path path = Path::None;
+  int hdp = 0, warps = 0, c = 0;
+};
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+Choice choose(const AttentionArgs& a) {
+  Choice ch;
+  const bool half = (a.q_dtype == DType::BF16 || a.q_dtype == DType::F16) && a.kv_dtype == a.q_dtype && a.out_dtype == a.q_dtype;
+  const bool layout = a.head_dim % 8 == 0 && a.head_dim <= 128 && a.q_stride % 8 == 0 && a.kv_stride % 8 == 0 &&
+                      a.out_stride % 8 == 0 && aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && aligned16(a.out);
+  if (half && layout) {
+    ch.path = Path::TC;
+    ch.hdp = a.head_dim <= 32 ? 32 : a.head_dim <= 64 ? 64 : a.head_dim <= 80 ? 80 : a.head_dim <= 96 ? 96 : 128;
+    // 16 query rows per warp; short sequences (temporal attention) get as few warps as cover them.
+    ch.warps = a.queries <= 16 ? 1 : a.queries <= 32 ? 2 : a.queries <= 64 ? 4 : 8;
+    return ch;
+  }
+  if (a.head_dim <= 256) {
+    ch.path = Path::Simt;
+    ch.c = a.head_dim <= 32 ? 1 : a.head_dim <= 64 ? 2 : a.head_dim <= 96 ? 3 : a.head_dim <= 128 ? 4 : 8;
+  }
+  return ch;
+}
+
+template <typename T, int HDP, int WARPS>
+void launch_tc_t(const Params& p, int64_t blocks, cudaStream_t stream) {
+  constexpr size_t smem = tc_smem_bytes<HDP, WARPS>();
+  if (smem > 48 * 1024)  // past the default: opt in (a cheap host call; per device, so not cached here)
+    OD_CUDA_CHECK(cudaFuncSetAttribute(attention_tc<T, HDP, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  attention_tc<T, HDP, WARPS><<<static_cast<unsigned>(blocks), WARPS * 32, smem, stream>>>(p);
+  OD_CUDA_LAUNCHED(attention_tc);
+}
+
+template <typename T, int HDP>
+void launch_tc_w(const Params& p, int warps, int64_t batch_heads, cudaStream_t stream) {
+  Params q = p;
+  q.tiles = (p.queries + 16 * warps - 1) / (16 * warps);
+  const int64_t blocks = batch_heads * q.tiles;
+  switch (warps) {
+    case 1: return launch_tc_t<T, HDP, 1>(q, blocks, stream);
+    case 2: return launch_tc_t<T, HDP, 2>(q, blocks, stream);
+    case 4: return launch_tc_t<T, HDP, 4>(q, blocks, stream);
+    default: return launch_tc_t<T, HDP, 8>(q, blocks, stream);
+  }
+}
+
+template <typename T>
+void launch_tc_h(const Params& p, const Choice& ch, int64_t batch_heads, cudaStream_t stream) {
+  switch (ch.hdp) {
+    case 32: return launch_tc_w<T, 32>(p, ch.warps, batch_heads, stream);
+    case 64: return launch_tc_w<T, 64>(p, ch.warps, batch_heads, stream);
+    case 80: return launch_tc_w<T, 80>(p, ch.warps, batch_heads, stream);
+    case 96: return launch_tc_w<T, 96>(p, ch.warps, batch_heads, stream);
+    default: return launch_tc_w<T, 128>(p, ch.warps, batch_heads, stream);
+  }
+}
+
+template <int C>
+void launch_simt_c(const Params& p, int64_t batch_heads, cudaStream_t stream) {
+  Params q = p;
+  q.tiles = (p.queries + kSimtBM - 1) / kSimtBM;
+  const size_t smem = simt_smem_bytes(p.hd);
+  if (smem > 48 * 1024)
+    OD_CUDA_CHECK(cudaFuncSetAttribute(attention_simt<C>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  attention_simt<C><<<static_cast<unsigned>(batch_heads * q.tiles), kSimtWarps * 32, smem, stream>>>(q);
+  OD_CUDA_LAUNCHED(attention_simt);
+}
+
+}  // namespace
+
+const char* attention_kernel_name(const AttentionArgs& a) {
+  const Choice ch = choose(a);
+  if (ch.path == Path::Simt) return "simt fp32";
+  if (ch.path == Path::None) return "none";
+  static thread_local std::string name;
+  name = std::string("tensor-core ") + (a.q_dtype == DType::BF16 ? "bf16" : "f16") + " hdp=" + std::to_string(ch.hdp) +
+         " warps=" + std::to_string(ch.warps);
+  return name.c_str();
+}
+
+void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.batch == 0 || a.heads == 0 || a.queries == 0) return;
+  const Choice ch = choose(a);
+  if (ch.path == Path::None)
+    OD_FAIL("attention with head dim " + std::to_string(a.head_dim) + " has no CUDA kernel (at most 256)", "run this plan on the CPU backend");
+  OD_CHECK(a.queries < (int64_t{1} << 31) && a.kv_rows < (int64_t{1} << 31) && a.keys <= a.kv_rows,
+           "attention sizes out of the kernel's range: " + std::to_string(a.queries) + " queries, " + std::to_string(a.keys) + " of " +
+               std::to_string(a.kv_rows) + " keys",
+           "");
+  OD_CHECK(!(a.q_tf.rope || a.k_tf.rope) || a.head_dim % 2 == 0, "rotary embedding needs an even head dim", "");
+  Params p{};
+  p.q = a.q;
+  p.k = a.k;
+  p.v = a.v;
+  p.out = a.out;
+  p.q_dtype = a.q_dtype;
+  p.kv_dtype = a.kv_dtype;
+  p.out_dtype = a.out_dtype;
+  p.q_stride = a.q_stride;
+  p.kv_stride = a.kv_stride;
+  p.out_stride = a.out_stride;
+  p.heads = a.heads;
+  p.hd = static_cast<int>(a.head_dim);
+  p.queries = static_cast<int>(a.queries);
+  p.kv_rows = static_cast<int>(a.kv_rows);
+  p.keys = static_cast<int>(a.keys);
+  p.mask = a.mask;
+  p.scale_log2 = static_cast<float>(a.scale * 1.4426950408889634);
+  p.qt = make_transform(a.q_tf);
+  p.kt = make_transform(a.k_tf);
+  p.any_rope = (a.q_tf.rope || a.k_tf.rope) ? 1 : 0;
+  if (p.any_rope) fill_freq(p.freq, a.rope_theta, a.head_dim);
+  const int64_t bh = a.batch * a.heads;
+  if (ch.path == Path::TC) {
+    if (a.q_dtype == DType::BF16)
+      launch_tc_h<__nv_bfloat16>(p, ch, bh, stream);
+    else
+      launch_tc_h<__half>(p, ch, bh, stream);
+    return;
+  }
+  switch (ch.c) {
+    case 1: return launch_simt_c<1>(p, bh, stream);
+    case 2: return launch_simt_c<2>(p, bh, stream);
+    case 3: return launch_simt_c<3>(p, bh, stream);
+    case 4: return launch_simt_c<4>(p, bh, stream);
+    default: return launch_simt_c<8>(p, bh, stream);
+  }
+}
+
+void launch_kv_cache_write(const KvCacheWriteArgs& a, cudaStream_t stream) {
+  const int64_t rows = a.batch * a.seq;
+  if (rows == 0 || a.heads == 0) return;
+  OD_CHECK(a.head_dim <= 2 * kMaxRopePairs, "kv_cache write: head dim " + std::to_string(a.head_dim) + " over 256", "");
+  CacheParams p{};
+  p.k = a.k;
+  p.v = a.v;
+  p.src_dtype = a.src_dtype;
+  p.cache_dtype = a.cache_dtype;
+  p.src_stride = a.src_stride;
+  p.cache = a.cache;
+  p.rows = rows;
+  p.seq = a.seq;
+  p.heads = a.heads;
+  p.cache_keys = a.cache_keys;
+  p.cache_offset = a.cache_offset;
+  p.hd = static_cast<int>(a.head_dim);
+  p.kt = make_transform(a.k_tf);
+  if (a.k_tf.rope) fill_freq(p.freq, a.rope_theta, a.head_dim);
+  constexpr int warps = 8;
+  const int64_t blocks = (rows * a.heads + warps - 1) / warps;
+  kv_cache_write<<<static_cast<unsigned>(blocks), warps * 32, 0, stream>>>(p);
+  OD_CUDA_LAUNCHED(kv_cache_write);
+}
+
+}  // namespace od::cuda

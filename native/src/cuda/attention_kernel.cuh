@@ -1,0 +1,77 @@
+// The attention forward kernel of the CUDA backend (cuda/attention_kernel.cu), shared by self_attention
+// (cuda/self_attention.cu) and cross_attention (cuda/cross_attention.cu): for each of `batch` sequences and each
+// head, out[i] = Σ_j softmax_j(scale·q_i·k_j)·v_j over the keys j < keys that the mask (if any) lets through; a
+// query with no key gets zeros, as the CPU kernels (cpu/self_attention.cpp, cpu/cross_attention.cpp) give.
+//
+// Two kernels behind one launcher:
+// - bf16/f16 with q, k, v and out of one dtype, head_dim % 8 == 0, ≤ 128, 16-byte aligned rows: a FlashAttention-2
+//   style kernel on tensor cores (mma.sync m16n8k16, fp32 accumulation), one block per (sequence, head, tile of
+//   16·warps queries), K/V tiles of 64 keys streamed through shared memory with cp.async, online softmax in fp32.
+//   The head dim is padded with zeros to a multiple of 16 in shared memory (72 → 80: 10% of the MMA work wasted,
+//   the price of one code path for DiT's 72; the zero columns contribute exact zeros to q·k).
+// - anything else (fp32 plans, odd sizes): a tiled fp32 SIMT kernel (no tensor cores), the same semantics.
+//
+// Optionally q and/or k get the per-head RMSNorm (weight ⊙ x / √(mean(x²) + eps)) and then the rotary embedding
+// over interleaved pairs at position position_offset + row, applied as the rows are loaded into shared memory
+// (nothing is written back: the qkv activation stays as the linear left it).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "plan/plan.h"
+
+namespace od::cuda {
+
+struct QkTransform {
+  const void* norm_weight = nullptr;  // [head_dim] in norm_dtype, or null: no RMSNorm
+  DType norm_dtype = DType::F32;
+  float eps = 0;
+  bool rope = false;            // rotary embedding over interleaved pairs (needs an even head_dim)
+  int64_t position_offset = 0;  // row i of a sequence sits at position position_offset + i
+};
+
+struct AttentionArgs {
+  // Element pointers at column 0 of head 0 of their part (packed qkv: qkv, qkv + D, qkv + 2D); head h's columns
+  // are h·head_dim .. h·head_dim + head_dim − 1 of every row.
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  DType q_dtype = DType::BF16, kv_dtype = DType::BF16, out_dtype = DType::BF16;
+  int64_t q_stride = 0, kv_stride = 0, out_stride = 0;  // elements between consecutive rows
+  int64_t batch = 0, heads = 0, head_dim = 0;
+  int64_t queries = 0;  // query (and out) rows per sequence
+  int64_t kv_rows = 0;  // K/V rows per sequence (sequence b's rows start at b·kv_rows)
+  int64_t keys = 0;     // keys attended: rows [0, keys) of each sequence (valid_keys), ≤ kv_rows
+  const int32_t* mask = nullptr;  // [batch, kv_rows] i32, 0 = masked; null = every key
+  double scale = 1;
+  QkTransform q_tf, k_tf;
+  double rope_theta = 10000;  // freq_j = theta^(−2j/head_dim), computed in double on the host
+};
+
+// Enqueues the attention on `stream` (no synchronisation). Fails (od::Error) on a launch error or on sizes no
+// kernel covers (head_dim > 256).
+void launch_attention(const AttentionArgs& a, cudaStream_t stream);
+
+// Which kernel launch_attention picks for these arguments ("tensor-core bf16 hdp=80 warps=8", "simt fp32"), for
+// tests and logs.
+const char* attention_kernel_name(const AttentionArgs& a);
+
+// The kv_cache pre-pass of self_attention: for each sequence b, own row i and head h, k (after tf: norm, rope at
+// tf.position_offset + i) and v go to cache rows b·cache_keys + cache_offset + i (key at h·hd + d, value at
+// D + h·hd + d, D = heads·hd) in the cache's dtype.
+struct KvCacheWriteArgs {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  DType src_dtype = DType::BF16;
+  int64_t src_stride = 0;
+  void* cache = nullptr;
+  DType cache_dtype = DType::BF16;
+  int64_t batch = 0, seq = 0, heads = 0, head_dim = 0, cache_keys = 0, cache_offset = 0;
+  QkTransform k_tf;
+  double rope_theta = 10000;
+};
+void launch_kv_cache_write(const KvCacheWriteArgs& a, cudaStream_t stream);
+
+}  // namespace od::cuda

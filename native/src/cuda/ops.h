@@ -1,0 +1,52 @@
+// The CUDA backend's kernels: one launcher per op kind of the plan (compiler/plan/ops.ts), each computing what
+// its CPU kernel (cpu/<kind>.cpp, the reference) computes, on the plan's storage dtype (f32, bf16 or f16; i32 for
+// ids and masks) with fp32 arithmetic inside, enqueued on ctx.stream and never synchronising. Each .cu holds a
+// kernel and its launcher together. Sizes were checked by the CPU checks before the loop; the launchers trust them.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "cuda/device_memory.h"
+#include "plan/plan.h"
+#include "runtime/memory.h"
+
+namespace od::cuda {
+
+struct Context {
+  cudaStream_t stream = nullptr;
+  void* lt = nullptr;         // cublasLtHandle_t (opaque here so kernels build without cuBLASLt's headers)
+  void* workspace = nullptr;  // cuBLASLt workspace
+  size_t workspace_bytes = 0;
+  void* scratch = nullptr;    // kernel scratch, sized by the largest need declared in check (scratch_bytes)
+  size_t scratch_bytes = 0;
+  DeviceMemory* dev = nullptr;
+  const Memory* host = nullptr;  // plan, rank coordinates (shard indices), step index
+  const DeviceSlot& buf(BufRef ref) const { return dev->slot(ref); }
+};
+
+// Bytes of scratch an op's kernels need (0 for most); the backend allocates the largest once.
+size_t scratch_bytes(const Op& op, const Memory& host);
+
+#define OD_CUDA_OP(Kind, Struct) void run_##Kind(const Struct& op, Context& ctx);
+OD_CUDA_OP(timestep_embed, TimestepEmbedOp)
+OD_CUDA_OP(linear, LinearOp)
+OD_CUDA_OP(silu, SiluOp)
+OD_CUDA_OP(add, AddOp)
+OD_CUDA_OP(embedding, EmbeddingOp)
+OD_CUDA_OP(patch_embed, PatchEmbedOp)
+OD_CUDA_OP(sincos_2d, SinCos2dOp)
+OD_CUDA_OP(sincos_1d, SinCos1dOp)
+OD_CUDA_OP(constant, ConstantOp)
+OD_CUDA_OP(concat, ConcatOp)
+OD_CUDA_OP(add_rows, AddRowsOp)
+OD_CUDA_OP(modulation, ModulationOp)
+OD_CUDA_OP(layernorm_modulate, LayerNormModulateOp)
+OD_CUDA_OP(gate, GateOp)
+OD_CUDA_OP(permute, PermuteOp)
+OD_CUDA_OP(self_attention, SelfAttentionOp)
+OD_CUDA_OP(cross_attention, CrossAttentionOp)
+OD_CUDA_OP(unpatchify, UnpatchifyOp)
+OD_CUDA_OP(guidance, GuidanceOp)
+OD_CUDA_OP(solver_update, SolverOp)
+#undef OD_CUDA_OP
+
+}  // namespace od::cuda

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Builds, checks and benchmarks the CUDA backend on the GPU machine, in one call (../shared/gpu/README.md), from
+# the repository root, after `bash scripts/pack-gpu.sh` here packed .gpu/ (Node, dist/, a production
+# node_modules). Steps, each run whatever the earlier ones gave (an exit status recorded per step):
+#   setup         Node into /opt/node, node_modules and dist/ into the repository root
+#   build         the addon with the CUDA backend (cmake-js, nvcc from /usr/local/cuda); the configure summary
+#   native-tests  native/test/cuda_{gemm,generator,attention}_test.cu, each built with nvcc and run (a missing
+#                 one is skipped with a line saying so). A test's sources are those of a `// gpu-check-sources:`
+#                 line in it, else the defaults below (the build commands the tests' headers give)
+#   check         node scripts/gpu/check-cuda.mjs: CUDA vs CPU per op and whole runs, every family
+#   bench         node scripts/gpu/bench-cuda.mjs: opendit's step time, STDiT-XL/2 and DiT-XL/2
+#   pytorch       python3 bench/pytorch_baseline.py: the same models in PyTorch, eager and torch.compile
+# The whole log is $OUT/gpu-check.log; the figures $OUT/check-cuda.json, $OUT/opendit-cuda.json, $OUT/pytorch.json;
+# the last lines printed (and $OUT/summary.txt) are the step table and opendit against PyTorch. Exit status 1 when
+# any step failed.
+#
+# Knobs (environment): GPU_CHECK_STEPS (default "build,native-tests,check,bench,pytorch"; setup always runs),
+# CHECK_ARGS, BENCH_ARGS, PT_ARGS (extra arguments of the three scripts), GPU_CHECK_BUDGET (seconds the whole
+# script may take, default 570: each step's time limit is cut to what is left, so the table is always printed).
+#
+# Device call (from the lead's machine, after `bash scripts/pack-gpu.sh`):
+#   run(command: "bash scripts/gpu-check.sh", carry: [".gpu"], timeout_s: 600)
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/outputs/gpu-check}
+mkdir -p "$OUT"
+LOG=$OUT/gpu-check.log
+: >"$LOG"
+rm -f "$OUT/check-cuda.json" "$OUT/opendit-cuda.json" "$OUT/pytorch.json" "$OUT/summary.txt"
+STEPS=${GPU_CHECK_STEPS:-build,native-tests,check,bench,pytorch}
+BUDGET=${GPU_CHECK_BUDGET:-570}
+export PYTHONUNBUFFERED=1
+
+declare -a TABLE=()
+FAILED=0
+
+wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
+
+# Seconds a step may run: its own limit, or what is left of the budget less a reserve for the summary.
+limit() {
+  local left=$((BUDGET - SECONDS - 15))
+  ((left < 10)) && left=10
+  ((left < $1)) && echo "$left" || echo "$1"
+}
+
+# record NAME RC SECONDS [NOTE]
+record() {
+  local status=ok
+  [[ $2 == skip ]] && status=skipped
+  [[ $2 != 0 && $2 != skip ]] && { status="FAIL (exit $2)"; FAILED=1; }
+  [[ $2 == 124 || $2 == 137 ]] && status="FAIL (time limit)"
+  TABLE+=("$(printf '%-26s %-18s %6ss  %s' "$1" "$status" "$3" "${4:-}")")
+}
+
+# step NAME LIMIT TAIL_LINES COMMAND...: runs COMMAND under a time limit, its output into the log; prints its tail.
+step() {
+  local name=$1 max=$2 tail_lines=$3
+  shift 3
+  local t0=$SECONDS lim
+  lim=$(limit "$max")
+  echo "===== $name (limit ${lim}s): $*" >>"$LOG"
+  timeout -k 5 "$lim" "$@" >"$OUT/.step.log" 2>&1
+  local rc=$?
+  cat "$OUT/.step.log" >>"$LOG"
+  echo "===== $name: exit $rc after $((SECONDS - t0))s" >>"$LOG"
+  echo "---- $name: exit $rc, $((SECONDS - t0))s"
+  tail -n "$tail_lines" "$OUT/.step.log"
+  rm -f "$OUT/.step.log"
+  record "$name" "$rc" "$((SECONDS - t0))"
+  return "$rc"
+}
+
+# ---- setup ----
+t0=$SECONDS
+setup_rc=0
+(
+  for f in .gpu/node.tar.xz .gpu/node_modules.tar.gz .gpu/dist.tar.gz; do
+    [[ -f $f ]] || { echo "missing $f: run \`bash scripts/pack-gpu.sh\` here and carry .gpu"; exit 1; }
+  done
+  mkdir -p /opt/node && tar xJf .gpu/node.tar.xz -C /opt/node &&
+    rm -rf node_modules dist && tar xzf .gpu/node_modules.tar.gz && tar xzf .gpu/dist.tar.gz
+) >>"$LOG" 2>&1 || setup_rc=$?
+((setup_rc == 0)) || { echo "setup failed:"; tail -n 5 "$LOG"; }
+record setup "$setup_rc" "$((SECONDS - t0))"
+export PATH=/opt/node/bin:/usr/local/cuda/bin:$PATH
+export CUDACXX=/usr/local/cuda/bin/nvcc
+export npm_config_nodedir=/opt/node   # cmake-js takes Node's headers from there (no download)
+export CUDAARCHS=${CUDAARCHS:-90}     # Hopper, where CMakeLists.txt does not say
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+GPU_NAME=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
+echo "gpu: ${GPU_NAME:-none found}; node $(node --version 2>/dev/null || echo missing); $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo 'nvcc missing')" | tee -a "$LOG"
+case "$GPU_NAME" in *H200*) GPU_PROFILE=h200 ;; *) GPU_PROFILE=h100 ;; esac
+
+# ---- build ----
+build_ok=1
+if wanted build; then
+  step build 360 0 node node_modules/cmake-js/bin/cmake-js compile --directory native --out build/native || build_ok=0
+  echo "configure summary:"
+  grep -A3 "native backends:" "$LOG" | sed 's/^.*-- //' | head -4
+  if ((build_ok == 0)); then
+    echo "build failed; its last lines:"
+    awk '/^===== build \(/{p=1} p' "$LOG" | grep -v '^=====' | grep -iE "error|fatal|undefined" | head -20
+    awk '/^===== build \(/{p=1} p' "$LOG" | tail -n 25
+  fi
+fi
+[[ -f build/native/Release/opendit.node ]] || build_ok=0
+if ((build_ok)); then
+  echo -n "addon backends: "
+  node -e 'import("./dist/runtime/native/addon.js").then((m) => console.log(JSON.stringify(m.loadNative().info().backends)))' 2>&1 | tee -a "$LOG"
+fi
+
+# ---- standalone native GPU tests ----
+if wanted native-tests; then
+  mkdir -p build/gpu-tests
+  for t in cuda_gemm_test cuda_generator_test cuda_attention_test; do
+    src=native/test/$t.cu
+    if [[ ! -f $src ]]; then
+      echo "---- $t: skipped ($src is missing)"
+      record "$t" skip 0 "$src is missing"
+      continue
+    fi
+    listed=$(sed -n 's#^// *gpu-check-sources: *##p' "$src" | head -1)
+    case $t in
+      cuda_gemm_test) defaults="native/src/cuda/gemm.cu native/src/core/error.cpp"; flags="-lcublasLt" ;;
+      cuda_generator_test) defaults="native/src/checkpoint/generator.cpp native/src/core/error.cpp"; flags="-Xcompiler -ffp-contract=off" ;;
+      cuda_attention_test) defaults="native/src/cuda/attention_kernel.cu native/src/core/error.cpp"; flags="" ;;
+    esac
+    sources=""
+    for s in ${listed:-$defaults}; do [[ -f $s ]] && sources+=" $s"; done
+    # shellcheck disable=SC2086
+    step "$t" 240 15 bash -c "nvcc -std=c++17 -arch=sm_90 -O3 -Inative/src $flags $src $sources -o build/gpu-tests/$t && ./build/gpu-tests/$t"
+  done
+fi
+
+# ---- CUDA vs CPU ----
+if wanted check; then
+  if ((build_ok)); then
+    # shellcheck disable=SC2086
+    step check 240 45 node scripts/gpu/check-cuda.mjs --json "$OUT/check-cuda.json" ${CHECK_ARGS:-}
+  else
+    echo "---- check: skipped (no addon built)"; record check 1 0 "no addon built"
+  fi
+fi
+
+# ---- opendit's step time ----
+if wanted bench; then
+  if ((build_ok)); then
+    # shellcheck disable=SC2086
+    step bench 300 14 node scripts/gpu/bench-cuda.mjs --gpu "$GPU_PROFILE" --json "$OUT/opendit-cuda.json" ${BENCH_ARGS:-}
+  else
+    echo "---- bench: skipped (no addon built)"; record bench 1 0 "no addon built"
+  fi
+fi
+
+# ---- the PyTorch baseline ----
+if wanted pytorch; then
+  shapes=$(mktemp /tmp/bench-shapes.XXXXXX.json)
+  if node scripts/gpu/bench-cuda.mjs --gpu "$GPU_PROFILE" --write-shapes "$shapes" >>"$LOG" 2>&1; then
+    # shellcheck disable=SC2086
+    step pytorch 400 30 python3 bench/pytorch_baseline.py --shapes "$shapes" --json "$OUT/pytorch.json" ${PT_ARGS:-}
+  else
+    echo "---- pytorch: skipped (bench-cuda.mjs --write-shapes failed, see the log)"; record pytorch 1 0 "no shapes"
+  fi
+fi
+
+# ---- summary ----
+{
+  echo
+  echo "gpu-check on ${GPU_NAME:-an unknown GPU}, $(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS}s"
+  printf '%-26s %-18s %7s  %s\n' step status time note
+  printf '%s\n' "${TABLE[@]}"
+  OPENDIT_JSON=$OUT/opendit-cuda.json PYTORCH_JSON=$OUT/pytorch.json python3 - <<'EOF'
+import json, os
+def load(p):
+    try:
+        with open(os.environ[p]) as f: return json.load(f)
+    except Exception: return None
+o, t = load("OPENDIT_JSON"), load("PYTORCH_JSON")
+if not o and not t:
+    raise SystemExit(0)
+pt = {}
+for r in (t or {}).get("models", []):
+    if "msPerStep" in r: pt[(r["name"], r["mode"])] = r
+print()
+print(f"{'case':<20} {'opendit ms':>10} {'TFLOP/s':>8} {'dev GiB':>8} | {'eager ms':>9} {'compile ms':>10} {'pt GiB':>7} | {'PT/opendit':>10}")
+names = [c["name"] for c in (o or {}).get("cases", [])] or sorted({k[0] for k in pt})
+by = {c["name"]: c for c in (o or {}).get("cases", [])}
+for n in names:
+    c = by.get(n, {})
+    e, k = pt.get((n, "eager")), pt.get((n, "compile"))
+    ms = c.get("msPerStep")
+    f = lambda x, d=2: "-" if x is None else f"{x:.{d}f}"
+    gib = lambda b: "-" if not b else f"{b / 2**30:.1f}"
+    best = min([x["msPerStep"] for x in (e, k) if x] or [None]) if (e or k) else None
+    ratio = f"{best / ms:.2f}x" if ms and best else "-"
+    print(f"{n:<20} {f(ms):>10} {f(c.get('tflops'), 1):>8} {gib(c.get('deviceBytes')):>8} | {f(e and e['msPerStep']):>9} "
+          f"{f(k and k['msPerStep']):>10} {gib((k or e or {}).get('peakBytes')):>7} | {ratio:>10}")
+print("(PT/opendit: the faster of PyTorch eager and compile, ms over opendit's ms; above 1: opendit is faster)")
+EOF
+} | tee "$OUT/summary.txt"
+exit "$FAILED"
