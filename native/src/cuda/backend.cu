@@ -3,6 +3,9 @@
 // scratch the kernels need; prepare() allocates the device memory (cuda/device_memory.h), uploads the weights and
 // the host-filled buffers and allocates the scratch; run_op only enqueues; download and synchronize wait.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -71,6 +74,7 @@ class CudaBackend final : public Backend {
     // No checks: destructors must not throw. Queued work finishes before its memory goes.
     cudaSetDevice(device_);
     if (stream_) cudaStreamSynchronize(stream_);
+    if (profile_) profile_report();
     dev_.reset();
     if (scratch_) cudaFree(scratch_);
     gemm_.reset();
@@ -143,6 +147,7 @@ class CudaBackend final : public Backend {
   void run_op(const Op& op, Memory& mem) override {
     if (!dev_) OD_FAIL(describe_op(op) + " ran before the CUDA backend was prepared", "a runtime defect");
     ctx_.host = &mem;
+    if (profile_) profile_begin(op);
     std::visit(
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
@@ -171,6 +176,7 @@ class CudaBackend final : public Backend {
                     "run with --backend cpu");
         },
         op.body);
+    if (profile_) profile_end();
   }
 
   void download(const Memory&, const Slot& slot, float* out) override {
@@ -178,7 +184,10 @@ class CudaBackend final : public Backend {
     dev_->download(*slot.name, out, slot.count, stream_);
   }
 
-  void synchronize() override { OD_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    OD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (profile_) profile_collect();
+  }
 
   int64_t device_bytes() const override {
     return (dev_ ? dev_->bytes() : 0) + gemm_->device_bytes() + static_cast<int64_t>(scratch_bytes_);
@@ -190,6 +199,64 @@ class CudaBackend final : public Backend {
       if (plan.names[id] == name) return static_cast<int>(id);
     return -1;
   }
+
+  // OPENDIT_CUDA_PROFILE=1: device time per kind of op (events around every op, read at each synchronize), printed
+  // to stderr when the backend goes. A diagnostic mode: its events are created as ops first run.
+  struct ProfileRow {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  static std::string profile_key(const Op& op) {
+    std::string key = op.kind;
+    if (!op.block_kind.empty()) key += " (" + op.block_kind + ")";
+    if (const auto* l = std::get_if<LinearOp>(&op.body))
+      key += " " + std::to_string(l->rows) + "x" + std::to_string(l->in_features) + "->" + std::to_string(l->out_features);
+    if (const auto* a = std::get_if<SelfAttentionOp>(&op.body))
+      key += " " + std::to_string(a->batch) + "x" + std::to_string(a->seq) + " h" + std::to_string(a->heads);
+    return key;
+  }
+  void profile_begin(const Op& op) {
+    if (profile_next_ == profile_events_.size()) {
+      cudaEvent_t a, b;
+      OD_CUDA_CHECK(cudaEventCreate(&a));
+      OD_CUDA_CHECK(cudaEventCreate(&b));
+      profile_events_.push_back({a, b});
+      profile_keys_.emplace_back();
+    }
+    profile_keys_[profile_next_] = profile_key(op);
+    OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_].first, stream_));
+  }
+  void profile_end() { OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_++].second, stream_)); }
+  void profile_collect() {
+    for (size_t i = 0; i < profile_next_; i++) {
+      float ms = 0;
+      OD_CUDA_CHECK(cudaEventElapsedTime(&ms, profile_events_[i].first, profile_events_[i].second));
+      ProfileRow& row = profile_rows_[profile_keys_[i]];
+      row.ms += ms;
+      row.calls++;
+    }
+    profile_next_ = 0;
+  }
+  void profile_report() const {
+    std::vector<std::pair<std::string, ProfileRow>> rows(profile_rows_.begin(), profile_rows_.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    double total = 0;
+    for (const auto& r : rows) total += r.second.ms;
+    std::fprintf(stderr, "opendit cuda profile: %.1f ms of device time in ops\n", total);
+    for (const auto& r : rows)
+      std::fprintf(stderr, "  %9.2f ms %5.1f%% %7lld calls  %s\n", r.second.ms, total > 0 ? 100 * r.second.ms / total : 0.0,
+                   static_cast<long long>(r.second.calls), r.first.c_str());
+    for (const auto& e : profile_events_) {
+      cudaEventDestroy(e.first);
+      cudaEventDestroy(e.second);
+    }
+  }
+
+  bool profile_ = std::getenv("OPENDIT_CUDA_PROFILE") != nullptr && std::string(std::getenv("OPENDIT_CUDA_PROFILE")) == "1";
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> profile_events_;
+  std::vector<std::string> profile_keys_;
+  size_t profile_next_ = 0;
+  std::map<std::string, ProfileRow> profile_rows_;
 
   int device_;
   cudaStream_t stream_ = nullptr;
