@@ -147,6 +147,47 @@ bool byte_count(const std::vector<int64_t>& shape, int size, uint64_t* out) {
 
 }  // namespace
 
+static uint32_t f32_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+
+// dtype.ts f32ToBf16: round to nearest even; NaN stays a quiet NaN.
+uint16_t f32_to_bf16(float x) {
+  const uint32_t bits = f32_bits(x);
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x7fffffu) != 0) return static_cast<uint16_t>((bits >> 16) | 0x40);
+  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry may reach infinity, which is right.
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);
+}
+
+// dtype.ts f32ToF16: round to nearest even, overflow to infinity, fp16 subnormals rounded too.
+uint16_t f32_to_f16(float x) {
+  const uint32_t bits = f32_bits(x);
+  const uint32_t sign = (bits >> 16) & 0x8000;
+  const int32_t exp = static_cast<int32_t>((bits >> 23) & 0xff);
+  const uint32_t mant = bits & 0x7fffff;
+  if (exp == 0xff) return static_cast<uint16_t>(mant == 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >> 13));
+  const int32_t e = exp - 112;  // rebiased for fp16 (15 instead of 127)
+  if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00);
+  if (e <= 0) {
+    // fp16 subnormal: the significand shifted right by 14 - e; below e = -10 it rounds to zero.
+    if (e < -10) return static_cast<uint16_t>(sign);
+    const uint32_t significand = mant | 0x800000;
+    const int shift = 14 - e;
+    uint32_t half = significand >> shift;
+    const uint32_t rest = significand & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1))) half += 1;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+  const uint32_t rest = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent (and the largest finite values up to infinity).
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half += 1;
+  return static_cast<uint16_t>(sign | half);
+}
+
 float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   const uint32_t exp = (h >> 10) & 0x1f;

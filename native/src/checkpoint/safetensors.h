@@ -44,5 +44,8 @@ class SafetensorsFile {
 // fp16 / bf16 bits to fp32 (exact).
 float f16_to_f32(uint16_t bits);
 float bf16_to_f32(uint16_t bits);
+// fp32 to bf16 / fp16 bits, round to nearest even (NaN kept quiet; overflow to infinity), as checkpoint/dtype.ts.
+uint16_t f32_to_bf16(float x);
+uint16_t f32_to_f16(float x);
 
 }  // namespace od

@@ -28,44 +28,6 @@ constexpr int64_t kStagingBytes = int64_t{32} << 20;  // pinned staging for weig
 
 int64_t round_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 
-uint32_t f32_bits(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  return b;
-}
-
-// Round to nearest even; NaN stays a quiet NaN (as checkpoint/weights.cpp and dtype.ts f32ToBf16).
-uint16_t to_bf16(float x) {
-  const uint32_t bits = f32_bits(x);
-  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x7fffffu) != 0) return static_cast<uint16_t>((bits >> 16) | 0x40);
-  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1)) >> 16);
-}
-
-// Round to nearest even, overflow to infinity, subnormals rounded too (as dtype.ts f32ToF16).
-uint16_t to_f16(float x) {
-  const uint32_t bits = f32_bits(x);
-  const uint32_t sign = (bits >> 16) & 0x8000;
-  const int32_t exp = static_cast<int32_t>((bits >> 23) & 0xff);
-  const uint32_t mant = bits & 0x7fffff;
-  if (exp == 0xff) return static_cast<uint16_t>(mant == 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >> 13));
-  const int32_t e = exp - 112;
-  if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00);
-  if (e <= 0) {
-    if (e < -10) return static_cast<uint16_t>(sign);
-    const uint32_t significand = mant | 0x800000;
-    const int shift = 14 - e;
-    uint32_t half = significand >> shift;
-    const uint32_t rest = significand & ((1u << shift) - 1);
-    const uint32_t halfway = 1u << (shift - 1);
-    if (rest > halfway || (rest == halfway && (half & 1))) half += 1;
-    return static_cast<uint16_t>(sign | half);
-  }
-  uint32_t half = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-  const uint32_t rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half += 1;
-  return static_cast<uint16_t>(sign | half);
-}
-
 int64_t product(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -77,12 +39,12 @@ void encode(const Slot& host, int64_t first, int64_t count, DType dtype, void* d
   switch (dtype) {
     case DType::BF16: {
       uint16_t* d = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < count; ++i) d[i] = to_bf16(host.f[first + i]);
+      for (int64_t i = 0; i < count; ++i) d[i] = f32_to_bf16(host.f[first + i]);
       break;
     }
     case DType::F16: {
       uint16_t* d = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < count; ++i) d[i] = to_f16(host.f[first + i]);
+      for (int64_t i = 0; i < count; ++i) d[i] = f32_to_f16(host.f[first + i]);
       break;
     }
     case DType::I32: {
