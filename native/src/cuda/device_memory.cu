@@ -1,7 +1,7 @@
 // One rank's device memory (cuda/device_memory.h): the plan's arena at the plan's offsets and dtypes, the loaded
 // weights in their plan dtype, and a slot per plan name.
 //
-// Conversions happen on the host, rounding to nearest even exactly as the CPU side rounds (checkpoint/weights.cpp
+// Conversions happen on the host, rounding to nearest even exactly as the CPU side rounds (checkpoint/safetensors.h
 // f32_to_bf16 / f32_to_f16, dtype.ts), so a bf16 plan's device weights are bit for bit the values the CPU backend
 // rounds its own to. Weights and downloads pass through a pinned staging buffer in pieces of at most kStagingBytes
 // (copied, then the stream synchronised, before the piece is reused). Uploads of activations and inputs convert
