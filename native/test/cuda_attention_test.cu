@@ -9,7 +9,10 @@
 // Each case prints the kernel chosen, max |gpu − ref| / max |ref| over the checked outputs (a sample of query
 // rows of every (sequence, head) checked, or all of them for small cases; bf16 bound 1e-2, fp32 1e-4) and the
 // median of 20 timed runs after warm-up with TFLOP/s = 4·batch·heads·queries·keys·head_dim / t (head_dim 72, not
-// the padded 80). Exit status 1 when a case fails.
+// the padded 80) and GB/s = the bytes the kernel must move at least (q or all of packed qkv, out, cross K/V) / t
+// (the memory-bound temporal and cross cases: compare with the ~4.3 TB/s of an H200). Exit status 1 when a case
+// fails. The timed cases include the STDiT-XL/2 16×512×512 shapes: spatial 32x16h x1024, temporal 2048 x16,
+// cross 2x16384 q x120 k.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -153,7 +156,7 @@ bool run_case(const Case& c) {
     for (int64_t s = 0; s < c.batch; s++) {
       const int want = s == c.batch - 1 && c.batch > 1 ? 0 : c.valid_in_mask;
       std::vector<int32_t> row(c.kv_rows, 0);
-      for (int k = 0; k < want; k++) row[(k * 37 + 11) % c.kv_rows] = 1;  // 37 coprime with 300: distinct
+      for (int k = 0; k < want; k++) row[(k * 37 + 11) % c.kv_rows] = 1;  // 37 coprime with 300 and 120: distinct
       std::copy(row.begin(), row.end(), mask.begin() + s * c.kv_rows);
     }
     CK(cudaMalloc(&dmask, mask.size() * 4));
@@ -308,7 +311,7 @@ bool run_case(const Case& c) {
   const double rel = max_err / std::max(max_ref, 1e-30);
   const double bound = t == DType::F32 ? 1e-4 : t == DType::F16 ? 5e-3 : 1e-2;
   const bool ok = rel <= bound && std::isfinite(rel);
-  std::printf("%-40s %-34s rel err %.3e (max |ref| %.3f, %lld outputs) %s", c.name.c_str(), od::cuda::attention_kernel_name(a), rel, max_ref,
+  std::printf("%-40s %-50s rel err %.3e (max |ref| %.3f, %lld outputs) %s", c.name.c_str(), od::cuda::attention_kernel_name(a), rel, max_ref,
               static_cast<long long>(checked), ok ? "ok" : "FAIL");
 
   if (c.time) {
@@ -329,7 +332,12 @@ bool run_case(const Case& c) {
     std::sort(ms.begin(), ms.end());
     const double med = ms[ms.size() / 2] * 1e-3;
     const double flops = 4.0 * c.batch * c.heads * c.queries * static_cast<double>(a.keys) * c.hd;
-    std::printf("  | %.3f ms, %.1f TFLOP/s", med * 1e3, flops / med * 1e-12);
+    // Bytes the kernel must move at least: q (all of packed qkv for self attention), K/V of the attended keys for
+    // cross, out.
+    const int64_t es = esize(t);
+    const double bytes = c.packed && !cache ? static_cast<double>(qrows) * 3 * D * es + static_cast<double>(qrows) * D * es
+                                            : static_cast<double>(qrows) * D * es * 2 + static_cast<double>(c.batch) * a.keys * 2 * D * es;
+    std::printf("  | %.3f ms, %.1f TFLOP/s, %.0f GB/s", med * 1e3, flops / med * 1e-12, bytes / med * 1e-9);
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
   }
@@ -395,6 +403,36 @@ int main() {
     c.sequences_checked = 8;
     c.time = true;
     cases.push_back(c);
+    c = self("temporal 2048 x16 valid 9", 2048, 16);
+    c.keys = 9;
+    c.rows_checked = 0;
+    c.sequences_checked = 8;
+    cases.push_back(c);
+    c = self("temporal 3x5h x40 (partial blocks)", 3, 40);  // 15 problems of 3 warps, 2 per block
+    c.heads = 5;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
+    c = self("temporal 7x3h x150 qk-norm+rope hd64", 7, 150);  // 128 + 22 query rows, keys 150 (streaming)
+    c.heads = 3;
+    c.hd = 64;
+    c.qk_norm = c.rope = true;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
+    c = self("temporal 7x3h x100 qk-norm+rope hd64", 7, 100);
+    c.heads = 3;
+    c.hd = 64;
+    c.qk_norm = c.rope = true;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
+    c = self("temporal f16 33x16h x32 hd128", 33, 32);
+    c.dtype = DType::F16;
+    c.hd = 128;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
     c = self("temporal fp32 (simt) 64 x80", 64, 80);
     c.dtype = DType::F32;
     c.rows_checked = 0;
@@ -419,7 +457,28 @@ int main() {
     c.sequences_checked = 0;
     c.rows_checked = 32;
     cases.push_back(c);
+    // STDiT's text length: 120 keys (≤ 128: the single-tile kernel), all valid in sample 0, none in sample 1.
+    c.name = "cross 2x16384 q x120 k (STDiT)";
+    c.kv_rows = c.keys = 120;
+    cases.push_back(c);
+    c.name = "cross 2x16384 q x120 k (77 valid)";
+    c.valid_in_mask = 77;
+    c.time = false;
+    cases.push_back(c);
+    c.name = "cross f16 2x1000 q x120 k (100 valid)";
+    c.dtype = DType::F16;
+    c.queries = 1000;
+    c.valid_in_mask = 100;
+    cases.push_back(c);
+    c.dtype = DType::BF16;
+    c.name = "cross 2x300 q x20 k (no mask)";
+    c.queries = 300;
+    c.kv_rows = c.keys = 20;
+    c.valid_in_mask = -1;
+    cases.push_back(c);
     c.name = "cross fp32 (simt) 2x512 q x300 k";
+    c.kv_rows = c.keys = 300;
+    c.valid_in_mask = 120;
     c.dtype = DType::F32;
     c.queries = 512;
     c.time = false;

@@ -5,19 +5,42 @@
 // fragments; per K/V tile of 64 keys: S = Q·Kᵀ (mma m16n8k16, fp32), scale·log2e, mask, online softmax (running
 // max and sum per row, exp2), P rounded to the storage dtype and fed from registers as the A operand of O += P·V
 // (V through ldmatrix.trans). The V load of tile j overlaps S of tile j; the K load of tile j+1 overlaps P·V of
-// tile j. Shared rows are HDP + 8 elements long (bank-conflict-free ldmatrix); columns [head_dim, HDP) are zero.
-// The output is staged through the warp's own Q rows in shared memory and stored with 16-byte writes.
+// tile j (OD_ATTENTION_KV_STAGES 2, opt-in: K/V double-buffered, tile j+1's K and V load during all of tile j).
+// Shared rows are HDP + 8 elements long (bank-conflict-free ldmatrix); columns [head_dim, HDP) are zero. The
+// output is staged through the warp's own Q rows in shared memory and stored with 16-byte writes.
+//
+// Single-tile kernel (attention_tc1, keys ≤ 128: temporal attention over frames, cross-attention over ≤ 128 text
+// tokens; OD_ATTENTION_SINGLE_TILE 0 routes those to the streaming kernel): no online softmax, several (sequence,
+// head) problems per block so that short sequences still give 8-warp blocks, K/V of each problem loaded once for
+// all its query rows (see the comment at the kernel).
 #include "cuda/attention_kernel.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+
+// 1: keys ≤ 128 (temporal attention, cross-attention with ≤ 128 text keys) use the single-tile tensor-core kernel
+// (attention_tc1, several problems per block); 0: they use the streaming kernel (attention_tc) as everything else.
+#ifndef OD_ATTENTION_SINGLE_TILE
+#define OD_ATTENTION_SINGLE_TILE 1
+#endif
+// K/V stages of the streaming kernel (attention_tc, the spatial path): 1 = single buffer (V_j loads during S_j,
+// K_{j+1} during P·V_j, two barriers per tile; the measured 0.92 ms / 169 TFLOP/s at STDiT spatial); 2 =
+// double-buffered K and V (tile j+1's loads issued right after the one barrier of tile j, overlapping all of tile
+// j's work; smem 45 → 68 KB a block at hd 80). 2 is not the default: under the 128-register cap (2 blocks of 8
+// warps a SM) ptxas spills 40 bytes at hdp 80 and ~52 at hdp 64 in the loop, and it has not been timed. Try it with
+// -DOD_ATTENTION_KV_STAGES=2 and the timings of native/test/cuda_attention_test.cu.
+#ifndef OD_ATTENTION_KV_STAGES
+#define OD_ATTENTION_KV_STAGES 1
+#endif
+static_assert(OD_ATTENTION_KV_STAGES == 1 || OD_ATTENTION_KV_STAGES == 2, "OD_ATTENTION_KV_STAGES is 1 or 2");
 
 namespace od::cuda {
 
@@ -44,6 +67,8 @@ struct Params {
   int hd;
   int queries, kv_rows, keys;
   int tiles;  // query tiles per (sequence, head)
+  int wpp, ppb;      // single-tile kernel: warps per problem, problems per block
+  int64_t problems;  // single-tile kernel: batch·heads·tiles
   const int32_t* mask;
   float scale_log2;
   Transform qt, kt;
@@ -104,45 +129,49 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
-// RMSNorm (if t.weight) then RoPE (if t.rope) of rows [0, rows) of a shared tile (row r at position t.pos0 + first
-// + r), one warp per row, in fp32; the result is rounded to T in place. Lanes own interleaved pairs (2j, 2j + 1).
+// RMSNorm (if t.weight) then RoPE (if t.rope) of one shared row x at position `pos`, by one warp, in fp32; the
+// result is rounded to T in place. Lanes own interleaved pairs (2j, 2j + 1).
+template <typename T>
+__device__ __forceinline__ void transform_row(T* x, int hd, const Transform& t, int64_t pos_i, const float* freq) {
+  const int lane = threadIdx.x & 31;
+  const int pairs = (hd + 1) / 2;
+  float inv = 1.0f;
+  if (t.weight) {
+    float ss = 0;
+    for (int e = lane; e < hd; e += 32) {
+      const float a = to_f<T>(x[e]);
+      ss += a * a;
+    }
+    ss = warp_sum(ss);
+    inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + t.eps);
+  }
+  const float pos = static_cast<float>(pos_i);
+  for (int j = lane; j < pairs; j += 32) {
+    const int e0 = 2 * j, e1 = 2 * j + 1;
+    float a = to_f<T>(x[e0]);
+    float b = e1 < hd ? to_f<T>(x[e1]) : 0.0f;
+    if (t.weight) {
+      a = load_f(t.weight, t.wdtype, e0) * (a * inv);
+      if (e1 < hd) b = load_f(t.weight, t.wdtype, e1) * (b * inv);
+    }
+    if (t.rope) {
+      float sn, cs;
+      sincosf(pos * freq[j], &sn, &cs);
+      const float ra = a * cs - b * sn;
+      const float rb = b * cs + a * sn;
+      a = ra;
+      b = rb;
+    }
+    x[e0] = from_f<T>(a);
+    if (e1 < hd) x[e1] = from_f<T>(b);
+  }
+}
+
+// transform_row of rows [0, rows) of a shared tile (row r at position t.pos0 + first + r), one warp per row.
 template <typename T>
 __device__ void transform_rows(T* s, int ld, int rows, int hd, const Transform& t, int64_t first, const float* freq) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-  const int pairs = (hd + 1) / 2;
-  for (int r = warp; r < rows; r += nwarps) {
-    T* x = s + static_cast<int64_t>(r) * ld;
-    float inv = 1.0f;
-    if (t.weight) {
-      float ss = 0;
-      for (int e = lane; e < hd; e += 32) {
-        const float a = to_f<T>(x[e]);
-        ss += a * a;
-      }
-      ss = warp_sum(ss);
-      inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + t.eps);
-    }
-    const float pos = static_cast<float>(t.pos0 + first + r);
-    for (int j = lane; j < pairs; j += 32) {
-      const int e0 = 2 * j, e1 = 2 * j + 1;
-      float a = to_f<T>(x[e0]);
-      float b = e1 < hd ? to_f<T>(x[e1]) : 0.0f;
-      if (t.weight) {
-        a = load_f(t.weight, t.wdtype, e0) * (a * inv);
-        if (e1 < hd) b = load_f(t.weight, t.wdtype, e1) * (b * inv);
-      }
-      if (t.rope) {
-        float sn, cs;
-        sincosf(pos * freq[j], &sn, &cs);
-        const float ra = a * cs - b * sn;
-        const float rb = b * cs + a * sn;
-        a = ra;
-        b = rb;
-      }
-      x[e0] = from_f<T>(a);
-      if (e1 < hd) x[e1] = from_f<T>(b);
-    }
-  }
+  const int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  for (int r = warp; r < rows; r += nwarps) transform_row<T>(s + static_cast<int64_t>(r) * ld, hd, t, t.pos0 + first + r, freq);
 }
 
 // ---- PTX wrappers ----
@@ -168,6 +197,19 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(a));
 }
 
+// The same on 32-bit shared-space addresses (fewer registers than generic pointers in the streaming loop).
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ __forceinline__ void ldmatrix_x4_s(uint32_t (&r)[4], uint32_t a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans_s(uint32_t (&r)[4], uint32_t a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 template <>
@@ -188,10 +230,11 @@ __device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (
 // ---- tensor-core kernel ----
 
 constexpr int kBN = 64;  // keys per K/V tile
+constexpr int kStages = OD_ATTENTION_KV_STAGES;
 
 template <int HDP, int WARPS>
 constexpr size_t tc_smem_bytes() {
-  return static_cast<size_t>((16 * WARPS + 2 * kBN) * (HDP + 8)) * 2 + kMaxRopePairs * sizeof(float);
+  return static_cast<size_t>((16 * WARPS + 2 * kStages * kBN) * (HDP + 8)) * 2 + kMaxRopePairs * sizeof(float);
 }
 
 // Rows [0, rows) of a [R, HDP] tile from global rows src + r·stride (r < valid; the rest zero-filled), hd/8 chunks
@@ -203,6 +246,18 @@ __device__ __forceinline__ void load_tile(T* s, const T* src, int64_t stride, in
     const bool ok = r < valid;
     const T* g = ok ? src + r * stride + k * 8 : src;
     cp_async16(s + r * LD + k * 8, g, ok);
+  }
+}
+
+// K and V rows [0, kBN) of one tile into stage buffers sk, sv (rows past `valid` zero-filled), one loop for both.
+template <typename T, int LD>
+__device__ __forceinline__ void load_kv_tile(T* sk, T* sv, const T* k, const T* v, int64_t stride, int valid, int chunks) {
+  for (int c = threadIdx.x; c < kBN * chunks; c += blockDim.x) {
+    const int r = c / chunks, q = c - r * chunks;
+    const bool ok = r < valid;
+    const int64_t off = ok ? r * stride + q * 8 : 0;
+    cp_async16(sk + r * LD + q * 8, k + off, ok);
+    cp_async16(sv + r * LD + q * 8, v + off, ok);
   }
 }
 
@@ -219,8 +274,8 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + BM * LD;
-  T* sV = sK + kBN * LD;
-  float* sFreq = reinterpret_cast<float*>(sV + kBN * LD);
+  T* sV = sK + kStages * kBN * LD;  // stage s of K at sK + s·kBN·LD, of V at sV + s·kBN·LD
+  float* sFreq = reinterpret_cast<float*>(sV + kStages * kBN * LD);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t4 = lane & 3;
@@ -242,7 +297,7 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   // Zero the padding columns [hd, HDP) of every shared row once (loads never write them).
   if (hd < HDP) {
     const int padc = (HDP - hd) / 8;
-    for (int c = threadIdx.x; c < (BM + 2 * kBN) * padc; c += blockDim.x) {
+    for (int c = threadIdx.x; c < (BM + 2 * kStages * kBN) * padc; c += blockDim.x) {
       const int r = c / padc, k = c - r * padc;
       *reinterpret_cast<uint4*>(sQ + r * LD + hd + k * 8) = make_uint4(0, 0, 0, 0);
     }
@@ -252,7 +307,10 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
 
   load_tile<T, LD>(sQ, qg, p.q_stride, BM, qvalid, chunks);
   cp_async_commit();
-  if (ntiles > 0) load_tile<T, LD>(sK, kg, p.kv_stride, kBN, min(kBN, keys), chunks);
+  if (ntiles > 0) {
+    load_tile<T, LD>(sK, kg, p.kv_stride, kBN, min(kBN, keys), chunks);
+    if (kStages == 2) load_tile<T, LD>(sV, vg, p.kv_stride, kBN, min(kBN, keys), chunks);
+  }
   cp_async_commit();
   cp_async_wait_all();
   __syncthreads();
@@ -280,12 +338,28 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   for (int j = 0; j < ntiles; j++) {
     const int k0 = j * kBN;
     const int kvalid = min(kBN, keys - k0);
-    cp_async_wait_all();  // K_j
-    __syncthreads();      // K_j visible; every warp done with V_{j−1}
-    load_tile<T, LD>(sV, vg + static_cast<int64_t>(k0) * p.kv_stride, p.kv_stride, kBN, kvalid, chunks);
-    cp_async_commit();
+    // Element offset of tile j's stage: tile j (loaded during tile j − 1, or by the prologue) is in stage j&1;
+    // tile j + 1 goes to the other stage, which every warp is done with once it passes the barrier below.
+    const int so = kStages == 2 ? (j & 1) * kBN * LD : 0;
+    if (kStages == 2) {
+      if (j > 0) {
+        cp_async_wait_all();  // K_j, V_j
+        __syncthreads();      // visible; every warp done with tile j − 1
+      }
+      if (j + 1 < ntiles) {
+        const int k1 = k0 + kBN, nv = min(kBN, keys - k1);
+        const int64_t off = static_cast<int64_t>(k1) * p.kv_stride;
+        load_kv_tile<T, LD>(sK + (kBN * LD - so), sV + (kBN * LD - so), kg + off, vg + off, p.kv_stride, nv, chunks);
+        cp_async_commit();
+      }
+    } else {
+      cp_async_wait_all();  // K_j
+      __syncthreads();      // K_j visible; every warp done with V_{j−1}
+      load_tile<T, LD>(sV, vg + static_cast<int64_t>(k0) * p.kv_stride, p.kv_stride, kBN, kvalid, chunks);
+      cp_async_commit();
+    }
     if (p.kt.weight || p.kt.rope) {
-      transform_rows<T>(sK, LD, kvalid, hd, p.kt, k0, sFreq);
+      transform_rows<T>(sK + so, LD, kvalid, hd, p.kt, k0, sFreq);
       __syncthreads();
     }
 
@@ -295,13 +369,13 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
       for (int n = 0; n < NT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
       // B fragments of Kᵀ: matrix i covers keys (i>>1)·8.., columns (i&1)·8.. of a 16-key pair of n-tiles.
       const int i = lane >> 3;
-      const T* kb = sK + ((i >> 1) * 8 + (lane & 7)) * LD + (i & 1) * 8;
+      const uint32_t kb = smem_u32(sK) + 2 * (so + ((i >> 1) * 8 + (lane & 7)) * LD + (i & 1) * 8);
 #pragma unroll
       for (int ks = 0; ks < KS; ks++) {
 #pragma unroll
         for (int np = 0; np < NT / 2; np++) {
           uint32_t bf[4];
-          ldmatrix_x4(bf, kb + np * 16 * LD + ks * 16);
+          ldmatrix_x4_s(bf, kb + 2 * (np * 16 * LD + ks * 16));
           mma16816<T>(s[2 * np], qa[ks], bf[0], bf[1]);
           mma16816<T>(s[2 * np + 1], qa[ks], bf[2], bf[3]);
         }
@@ -354,18 +428,20 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
       }
     }
 
-    cp_async_wait_all();  // V_j
-    __syncthreads();      // V_j visible; every warp done with K_j
-    if (j + 1 < ntiles) {
-      const int k1 = k0 + kBN;
-      load_tile<T, LD>(sK, kg + static_cast<int64_t>(k1) * p.kv_stride, p.kv_stride, kBN, min(kBN, keys - k1), chunks);
-      cp_async_commit();
+    if (kStages == 1) {
+      cp_async_wait_all();  // V_j
+      __syncthreads();      // V_j visible; every warp done with K_j
+      if (j + 1 < ntiles) {
+        const int k1 = k0 + kBN;
+        load_tile<T, LD>(sK, kg + static_cast<int64_t>(k1) * p.kv_stride, p.kv_stride, kBN, min(kBN, keys - k1), chunks);
+        cp_async_commit();
+      }
     }
 
     if (active) {
       // O += P·V: P's C fragments of n-tiles 2kk, 2kk+1 are the A fragment of k-step kk.
       const int i = lane >> 3;
-      const T* vb = sV + ((i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8;
+      const uint32_t vb = smem_u32(sV) + 2 * (so + ((i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8);
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; kk++) {
         uint32_t pa[4];
@@ -376,7 +452,7 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
 #pragma unroll
         for (int dp = 0; dp < DT / 2; dp++) {
           uint32_t bf[4];
-          ldmatrix_x4_trans(bf, vb + kk * 16 * LD + dp * 16);
+          ldmatrix_x4_trans_s(bf, vb + 2 * (kk * 16 * LD + dp * 16));
           mma16816<T>(o[2 * dp], pa, bf[0], bf[1]);
           mma16816<T>(o[2 * dp + 1], pa, bf[2], bf[3]);
         }
@@ -401,6 +477,225 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   __syncwarp();
   const int rows = min(16, qvalid - warp * 16);
   T* og = static_cast<T*>(p.out) + (b * p.queries + q0 + warp * 16) * p.out_stride + h * hd;
+  for (int c = lane; c < rows * chunks; c += 32) {
+    const int r = c / chunks, k = c - r * chunks;
+    *reinterpret_cast<uint4*>(og + r * p.out_stride + k * 8) = *reinterpret_cast<const uint4*>(so + r * LD + k * 8);
+  }
+}
+
+// ---- single-tile tensor-core kernel (keys ≤ 128: temporal and cross attention) ----
+// All keys of a problem (one (sequence, head, query tile)) fit one K/V tile of BN ∈ {16, 32, 64, 128} keys, so
+// there is no online softmax: S = Q·Kᵀ over the whole tile, one row max, P = exp2(S − max), O = P·V, O / Σ P.
+// A block of ppb·wpp warps (≤ 8) covers ppb consecutive problems of wpp·16 query rows each (temporal attention with
+// 16 tokens: 8 (sequence, head) pairs of one warp each; cross-attention: one problem of 128 query rows over 8
+// warps); every problem's K/V rows are loaded once into the block's shared memory, all loads (Q, K, V of every
+// problem) are issued at once with cp.async, and the keys past `keys` and masked keys get −inf from a per-problem
+// bias row in shared memory. Shared: Q [16·warps rows], K and V [ppb·BN rows each] of HDP + 8 elements, the bias
+// [ppb·BN] floats, the RoPE frequencies.
+constexpr int kTc1MaxWarps = 8, kTc1MaxKvRows = 256;  // ppb·BN ≤ 256
+
+template <int HDP>
+size_t tc1_smem_bytes(int warps, int ppb, int bn) {
+  return static_cast<size_t>(16 * warps + 2 * ppb * bn) * (HDP + 8) * 2 + static_cast<size_t>(ppb * bn + kMaxRopePairs) * sizeof(float);
+}
+
+// Blocks per SM asked of the register allocator (ptxas -v: no spills): 3 (≤ 85 registers) for short tiles, 2
+// (≤ 128) else, 1 for the widest (hd > 80 with 128 keys).
+template <int HDP, int BN>
+constexpr int tc1_min_blocks() {
+  return HDP > 80 && BN == 128 ? 1 : BN <= 32 && HDP <= 96 ? 3 : 2;
+}
+
+template <typename T, int HDP, int BN>
+__global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) attention_tc1(const Params p) {
+  constexpr int LD = HDP + 8, KS = HDP / 16, NT = BN / 8, DT = HDP / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __shared__ int64_t s_qoff[kTc1MaxWarps], s_kvoff[kTc1MaxWarps], s_ooff[kTc1MaxWarps];
+  __shared__ int s_q0[kTc1MaxWarps], s_qvalid[kTc1MaxWarps];
+  __shared__ const int32_t* s_mask[kTc1MaxWarps];
+
+  const int nwarps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int wpp = p.wpp, ppb = p.ppb, rp = 16 * wpp;  // warps and query rows per problem
+  const int hd = p.hd, chunks = hd / 8, keys = p.keys;
+  const int qrows = 16 * nwarps;
+  T* sQ = reinterpret_cast<T*>(smem_raw);
+  T* sK = sQ + qrows * LD;
+  T* sV = sK + ppb * BN * LD;
+  float* sBias = reinterpret_cast<float*>(sV + ppb * BN * LD);
+  float* sFreq = sBias + ppb * BN;
+
+  if (threadIdx.x < ppb) {
+    const int64_t gp = static_cast<int64_t>(blockIdx.x) * ppb + threadIdx.x;
+    int q0 = 0, qv = 0;
+    int64_t qo = 0, kvo = 0, oo = 0;
+    const int32_t* m = nullptr;
+    if (gp < p.problems) {
+      const int tile = static_cast<int>(gp % p.tiles);
+      const int64_t sh = gp / p.tiles;
+      const int64_t h = sh % p.heads, b = sh / p.heads;
+      q0 = tile * rp;
+      qv = min(rp, p.queries - q0);
+      qo = (b * p.queries + q0) * p.q_stride + h * hd;
+      kvo = b * p.kv_rows * p.kv_stride + h * hd;
+      oo = (b * p.queries + q0) * p.out_stride + h * hd;
+      m = p.mask ? p.mask + b * p.kv_rows : nullptr;
+    }
+    s_q0[threadIdx.x] = q0;
+    s_qvalid[threadIdx.x] = qv;
+    s_qoff[threadIdx.x] = qo;
+    s_kvoff[threadIdx.x] = kvo;
+    s_ooff[threadIdx.x] = oo;
+    s_mask[threadIdx.x] = m;
+  }
+  // Zero the padding columns [hd, HDP) of every shared row (loads never write them).
+  if (hd < HDP) {
+    const int padc = (HDP - hd) / 8;
+    for (int c = threadIdx.x; c < (qrows + 2 * ppb * BN) * padc; c += blockDim.x) {
+      const int r = c / padc, k = c - r * padc;
+      *reinterpret_cast<uint4*>(sQ + r * LD + hd + k * 8) = make_uint4(0, 0, 0, 0);
+    }
+  }
+  if (p.any_rope)
+    for (int j = threadIdx.x; j < kMaxRopePairs; j += blockDim.x) sFreq[j] = p.freq[j];
+  __syncthreads();  // problem table
+
+  // Every load of the block at once: Q rows of all problems, then K and V rows [0, BN) (zero past `keys`).
+  const T* qg = static_cast<const T*>(p.q);
+  const T* kg = static_cast<const T*>(p.k);
+  const T* vg = static_cast<const T*>(p.v);
+  for (int c = threadIdx.x; c < qrows * chunks; c += blockDim.x) {
+    const int r = c / chunks, k = c - r * chunks;
+    const int pi = r / rp, lr = r - pi * rp;
+    const bool ok = lr < s_qvalid[pi];
+    cp_async16(sQ + r * LD + k * 8, ok ? qg + s_qoff[pi] + static_cast<int64_t>(lr) * p.q_stride + k * 8 : qg, ok);
+  }
+  for (int c = threadIdx.x; c < ppb * BN * chunks; c += blockDim.x) {
+    const int r = c / chunks, k = c - r * chunks;
+    const int pi = r / BN, lr = r - pi * BN;
+    const bool ok = lr < keys && s_qvalid[pi] > 0;
+    const int64_t off = ok ? s_kvoff[pi] + static_cast<int64_t>(lr) * p.kv_stride + k * 8 : 0;
+    cp_async16(sK + r * LD + k * 8, kg + off, ok);
+    cp_async16(sV + r * LD + k * 8, vg + off, ok);
+  }
+  cp_async_commit();
+  const bool use_bias = p.mask != nullptr || keys < BN;
+  if (use_bias)
+    for (int i = threadIdx.x; i < ppb * BN; i += blockDim.x) {
+      const int pi = i / BN, col = i - pi * BN;
+      const int32_t* m = s_mask[pi];
+      sBias[i] = col < keys && (m == nullptr || __ldg(m + col) != 0) ? 0.0f : -INFINITY;
+    }
+  cp_async_wait_all();
+  __syncthreads();
+  const bool tq = p.qt.weight || p.qt.rope, tk = p.kt.weight || p.kt.rope;
+  if (tq)
+    for (int r = warp; r < qrows; r += nwarps) {
+      const int pi = r / rp, lr = r - pi * rp;
+      if (lr < s_qvalid[pi]) transform_row<T>(sQ + r * LD, hd, p.qt, p.qt.pos0 + s_q0[pi] + lr, sFreq);
+    }
+  if (tk)
+    for (int r = warp; r < ppb * BN; r += nwarps) {
+      const int pi = r / BN, lr = r - pi * BN;
+      if (lr < keys && s_qvalid[pi] > 0) transform_row<T>(sK + r * LD, hd, p.kt, p.kt.pos0 + lr, sFreq);
+    }
+  if (tq || tk) __syncthreads();
+
+  // From here on each warp works alone on its 16 query rows (no more block barriers).
+  const int pi = warp / wpp, lw = warp - pi * wpp;
+  const int qvalid = s_qvalid[pi];
+  if (lw * 16 >= qvalid) return;
+
+  float s[NT][4];
+  {
+    uint32_t qa[KS][4];
+    const int i = lane >> 3;
+    const T* qb = sQ + (warp * 16 + (i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) ldmatrix_x4(qa[ks], qb + ks * 16);
+#pragma unroll
+    for (int n = 0; n < NT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    const T* kb = sK + (pi * BN + (i >> 1) * 8 + (lane & 7)) * LD + (i & 1) * 8;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+#pragma unroll
+      for (int np = 0; np < NT / 2; np++) {
+        uint32_t bf[4];
+        ldmatrix_x4(bf, kb + np * 16 * LD + ks * 16);
+        mma16816<T>(s[2 * np], qa[ks], bf[0], bf[1]);
+        mma16816<T>(s[2 * np + 1], qa[ks], bf[2], bf[3]);
+      }
+    }
+  }
+  const float sl2 = p.scale_log2;
+  float mx0 = -INFINITY, mx1 = -INFINITY;
+  const float* bias = sBias + pi * BN + 2 * t4;
+#pragma unroll
+  for (int n = 0; n < NT; n++) {
+    float b0 = 0.0f, b1 = 0.0f;
+    if (use_bias) {
+      const float2 bb = *reinterpret_cast<const float2*>(bias + n * 8);
+      b0 = bb.x;
+      b1 = bb.y;
+    }
+    s[n][0] = fmaf(s[n][0], sl2, b0);
+    s[n][1] = fmaf(s[n][1], sl2, b1);
+    s[n][2] = fmaf(s[n][2], sl2, b0);
+    s[n][3] = fmaf(s[n][3], sl2, b1);
+    mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+    mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+  }
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+  mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+  mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+  // A row with no unmasked key has max −inf: subtract 0 instead (every exp2 is then 0, not NaN; output 0).
+  const float mu0 = mx0 == -INFINITY ? 0.0f : mx0, mu1 = mx1 == -INFINITY ? 0.0f : mx1;
+  float l0 = 0.0f, l1 = 0.0f;
+  uint32_t pa[NT / 2][4];  // P as the A fragments of the NT/2 k-steps of P·V
+#pragma unroll
+  for (int n = 0; n < NT; n++) {
+    const float e0 = exp2f(s[n][0] - mu0), e1 = exp2f(s[n][1] - mu0);
+    const float e2 = exp2f(s[n][2] - mu1), e3 = exp2f(s[n][3] - mu1);
+    l0 += e0 + e1;
+    l1 += e2 + e3;
+    pa[n / 2][(n & 1) * 2] = pack2<T>(e0, e1);
+    pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(e2, e3);
+  }
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+
+  float o[DT][4];
+#pragma unroll
+  for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  {
+    const int i = lane >> 3;
+    const T* vb = sV + (pi * BN + (i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8;
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+#pragma unroll
+      for (int dp = 0; dp < DT / 2; dp++) {
+        uint32_t bf[4];
+        ldmatrix_x4_trans(bf, vb + kk * 16 * LD + dp * 16);
+        mma16816<T>(o[2 * dp], pa[kk], bf[0], bf[1]);
+        mma16816<T>(o[2 * dp + 1], pa[kk], bf[2], bf[3]);
+      }
+    }
+  }
+  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  // Stage the warp's 16 rows in its own rows of sQ (its Q fragments were consumed), then 16-byte stores.
+  T* so = sQ + warp * 16 * LD;
+#pragma unroll
+  for (int d = 0; d < DT; d++) {
+    const int col = d * 8 + 2 * t4;
+    *reinterpret_cast<uint32_t*>(so + g * LD + col) = pack2<T>(o[d][0] * inv0, o[d][1] * inv0);
+    *reinterpret_cast<uint32_t*>(so + (g + 8) * LD + col) = pack2<T>(o[d][2] * inv1, o[d][3] * inv1);
+  }
+  __syncwarp();
+  const int rows = min(16, qvalid - lw * 16);
+  T* og = static_cast<T*>(p.out) + s_ooff[pi] + static_cast<int64_t>(lw * 16) * p.out_stride;
   for (int c = lane; c < rows * chunks; c += 32) {
     const int r = c / chunks, k = c - r * chunks;
     *reinterpret_cast<uint4*>(og + r * p.out_stride + k * 8) = *reinterpret_cast<const uint4*>(so + r * LD + k * 8);
@@ -573,10 +868,12 @@ __global__ void kv_cache_write(const CacheParams p) {
 
 // ---- dispatch ----
 
-enum class Path { None, TC, Simt };
+enum class Path { None, TC, TC1, Simt };
 struct Choice {
   Path path = Path::None;
   int hdp = 0, warps = 0, c = 0;
+  int bn = 0, wpp = 0, ppb = 0;  // TC1
+  int64_t tiles = 0;             // TC1: query tiles per (sequence, head)
 };
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
@@ -589,6 +886,19 @@ Choice choose(const AttentionArgs& a) {
   if (half && layout) {
     ch.path = Path::TC;
     ch.hdp = a.head_dim <= 32 ? 32 : a.head_dim <= 64 ? 64 : a.head_dim <= 80 ? 80 : a.head_dim <= 96 ? 96 : 128;
+#if OD_ATTENTION_SINGLE_TILE
+    if (a.keys <= 128) {
+      // One K/V tile covers every key: the single-tile kernel, with several problems per block for short queries.
+      ch.path = Path::TC1;
+      ch.bn = a.keys <= 16 ? 16 : a.keys <= 32 ? 32 : a.keys <= 64 ? 64 : 128;
+      ch.wpp = a.queries <= 16 * kTc1MaxWarps ? std::max(1, static_cast<int>((a.queries + 15) / 16)) : kTc1MaxWarps;
+      ch.tiles = (a.queries + 16 * ch.wpp - 1) / (16 * ch.wpp);
+      const int64_t problems = a.batch * a.heads * ch.tiles;
+      ch.ppb = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({kTc1MaxWarps / ch.wpp, kTc1MaxKvRows / ch.bn, problems})));
+      ch.warps = ch.ppb * ch.wpp;
+      return ch;
+    }
+#endif
     // 16 query rows per warp; short sequences (temporal attention) get as few warps as cover them.
     ch.warps = a.queries <= 16 ? 1 : a.queries <= 32 ? 2 : a.queries <= 64 ? 4 : 8;
     return ch;
@@ -633,6 +943,42 @@ void launch_tc_h(const Params& p, const Choice& ch, int64_t batch_heads, cudaStr
   }
 }
 
+template <typename T, int HDP, int BN>
+void launch_tc1_t(const Params& p, const Choice& ch, int64_t batch_heads, cudaStream_t stream) {
+  Params q = p;
+  q.wpp = ch.wpp;
+  q.ppb = ch.ppb;
+  q.tiles = static_cast<int>(ch.tiles);
+  q.problems = batch_heads * ch.tiles;
+  const int64_t blocks = (q.problems + ch.ppb - 1) / ch.ppb;
+  const size_t smem = tc1_smem_bytes<HDP>(ch.warps, ch.ppb, BN);
+  if (smem > 48 * 1024)
+    OD_CUDA_CHECK(cudaFuncSetAttribute(attention_tc1<T, HDP, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  attention_tc1<T, HDP, BN><<<static_cast<unsigned>(blocks), ch.warps * 32, smem, stream>>>(q);
+  OD_CUDA_LAUNCHED(attention_tc1);
+}
+
+template <typename T, int HDP>
+void launch_tc1_b(const Params& p, const Choice& ch, int64_t batch_heads, cudaStream_t stream) {
+  switch (ch.bn) {
+    case 16: return launch_tc1_t<T, HDP, 16>(p, ch, batch_heads, stream);
+    case 32: return launch_tc1_t<T, HDP, 32>(p, ch, batch_heads, stream);
+    case 64: return launch_tc1_t<T, HDP, 64>(p, ch, batch_heads, stream);
+    default: return launch_tc1_t<T, HDP, 128>(p, ch, batch_heads, stream);
+  }
+}
+
+template <typename T>
+void launch_tc1_h(const Params& p, const Choice& ch, int64_t batch_heads, cudaStream_t stream) {
+  switch (ch.hdp) {
+    case 32: return launch_tc1_b<T, 32>(p, ch, batch_heads, stream);
+    case 64: return launch_tc1_b<T, 64>(p, ch, batch_heads, stream);
+    case 80: return launch_tc1_b<T, 80>(p, ch, batch_heads, stream);
+    case 96: return launch_tc1_b<T, 96>(p, ch, batch_heads, stream);
+    default: return launch_tc1_b<T, 128>(p, ch, batch_heads, stream);
+  }
+}
+
 template <int C>
 void launch_simt_c(const Params& p, int64_t batch_heads, cudaStream_t stream) {
   Params q = p;
@@ -651,6 +997,12 @@ const char* attention_kernel_name(const AttentionArgs& a) {
   if (ch.path == Path::Simt) return "simt fp32";
   if (ch.path == Path::None) return "none";
   static thread_local std::string name;
+  if (ch.path == Path::TC1) {
+    name = std::string("tensor-core ") + (a.q_dtype == DType::BF16 ? "bf16" : "f16") + " hdp=" + std::to_string(ch.hdp) +
+           " 1-tile bn=" + std::to_string(ch.bn) + " warps=" + std::to_string(ch.warps) + " (" + std::to_string(ch.ppb) + "x" +
+           std::to_string(ch.wpp) + ")";
+    return name.c_str();
+  }
   name = std::string("tensor-core ") + (a.q_dtype == DType::BF16 ? "bf16" : "f16") + " hdp=" + std::to_string(ch.hdp) +
          " warps=" + std::to_string(ch.warps);
   return name.c_str();
@@ -689,6 +1041,13 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   p.any_rope = (a.q_tf.rope || a.k_tf.rope) ? 1 : 0;
   if (p.any_rope) fill_freq(p.freq, a.rope_theta, a.head_dim);
   const int64_t bh = a.batch * a.heads;
+  if (ch.path == Path::TC1) {
+    if (a.q_dtype == DType::BF16)
+      launch_tc1_h<__nv_bfloat16>(p, ch, bh, stream);
+    else
+      launch_tc1_h<__half>(p, ch, bh, stream);
+    return;
+  }
   if (ch.path == Path::TC) {
     if (a.q_dtype == DType::BF16)
       launch_tc_h<__nv_bfloat16>(p, ch, bh, stream);

@@ -3,12 +3,17 @@
 // head, out[i] = Σ_j softmax_j(scale·q_i·k_j)·v_j over the keys j < keys that the mask (if any) lets through; a
 // query with no key gets zeros, as the CPU kernels (cpu/self_attention.cpp, cpu/cross_attention.cpp) give.
 //
-// Two kernels behind one launcher:
-// - bf16/f16 with q, k, v and out of one dtype, head_dim % 8 == 0, ≤ 128, 16-byte aligned rows: a FlashAttention-2
-//   style kernel on tensor cores (mma.sync m16n8k16, fp32 accumulation), one block per (sequence, head, tile of
-//   16·warps queries), K/V tiles of 64 keys streamed through shared memory with cp.async, online softmax in fp32.
-//   The head dim is padded with zeros to a multiple of 16 in shared memory (72 → 80: 10% of the MMA work wasted,
-//   the price of one code path for DiT's 72; the zero columns contribute exact zeros to q·k).
+// Three kernels behind one launcher:
+// - bf16/f16 with q, k, v and out of one dtype, head_dim % 8 == 0, ≤ 128, 16-byte aligned rows, keys > 128: a
+//   FlashAttention-2 style kernel on tensor cores (mma.sync m16n8k16, fp32 accumulation), one block per (sequence,
+//   head, tile of 16·warps queries), K/V tiles of 64 keys streamed through shared memory with cp.async, online
+//   softmax in fp32. The head dim is padded with zeros to a multiple of 16 in shared memory (72 → 80: 10% of the
+//   MMA work wasted, the price of one code path for DiT's 72; the zero columns contribute exact zeros to q·k).
+// - the same dtypes and layout with keys ≤ 128 (temporal attention over frames, cross-attention over text tokens):
+//   a single-tile tensor-core kernel: all keys in one K/V tile of 16/32/64/128 keys, plain softmax (no online
+//   rescaling), several (sequence, head) problems per block (8 warps), each problem's K/V loaded once for all its
+//   query rows. These shapes are memory-bound; the kernel aims at the bandwidth of reading q (or qkv) and writing
+//   out.
 // - anything else (fp32 plans, odd sizes): a tiled fp32 SIMT kernel (no tensor cores), the same semantics.
 //
 // Optionally q and/or k get the per-head RMSNorm (weight ⊙ x / √(mean(x²) + eps)) and then the rotary embedding
@@ -54,8 +59,9 @@ struct AttentionArgs {
 // kernel covers (head_dim > 256).
 void launch_attention(const AttentionArgs& a, cudaStream_t stream);
 
-// Which kernel launch_attention picks for these arguments ("tensor-core bf16 hdp=80 warps=8", "simt fp32"), for
-// tests and logs.
+// Which kernel launch_attention picks for these arguments ("tensor-core bf16 hdp=80 warps=8",
+// "tensor-core bf16 hdp=80 1-tile bn=16 warps=8 (8x1)" = single-tile kernel, 8 problems of 1 warp per block,
+// "simt fp32"), for tests and logs.
 const char* attention_kernel_name(const AttentionArgs& a);
 
 // The kv_cache pre-pass of self_attention: for each sequence b, own row i and head h, k (after tf: norm, rope at
