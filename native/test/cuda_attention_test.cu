@@ -12,7 +12,9 @@
 // the padded 80) and GB/s = the bytes the kernel must move at least (q or all of packed qkv, out, cross K/V) / t
 // (the memory-bound temporal and cross cases: compare with the ~4.3 TB/s of an H200). Exit status 1 when a case
 // fails. The timed cases include the STDiT-XL/2 16×512×512 shapes: spatial 32x16h x1024, temporal 2048 x16,
-// cross 2x16384 q x120 k.
+// cross 2x16384 q x120 k. After the cases, every streaming-kernel variant (AttentionArgs::variant, 0 .. 
+// kAttentionVariants − 1) is checked on the streaming-path correctness cases and timed on the spatial shapes; a
+// table of ms and TFLOP/s per variant, with the fastest correct one per shape, ends the output.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -131,9 +133,10 @@ struct Case {
   int rows_checked = 64;         // query rows checked per (sequence, head); 0 = all
   int sequences_checked = 4;     // first and last few sequences; 0 = all
   bool time = false;
+  int variant = -1;              // AttentionArgs::variant (−1: env OPENDIT_ATTENTION_VARIANT or the default)
 };
 
-bool run_case(const Case& c) {
+bool run_case(const Case& c, double* ms_out = nullptr) {
   const int64_t D = c.heads * c.hd;
   const bool cache = c.cache_keys > 0;
   const DType t = c.dtype;
@@ -223,6 +226,7 @@ bool run_case(const Case& c) {
     a.kv_rows = c.kv_rows;
   }
   a.keys = c.keys > 0 ? c.keys : a.kv_rows;
+  a.variant = c.variant;
 
   try {
     if (cache) od::cuda::launch_kv_cache_write(w, nullptr);
@@ -337,6 +341,7 @@ bool run_case(const Case& c) {
     const int64_t es = esize(t);
     const double bytes = c.packed && !cache ? static_cast<double>(qrows) * 3 * D * es + static_cast<double>(qrows) * D * es
                                             : static_cast<double>(qrows) * D * es * 2 + static_cast<double>(c.batch) * a.keys * 2 * D * es;
+    if (ms_out) *ms_out = med * 1e3;
     std::printf("  | %.3f ms, %.1f TFLOP/s, %.0f GB/s", med * 1e3, flops / med * 1e-12, bytes / med * 1e-9);
     CK(cudaEventDestroy(e0));
     CK(cudaEventDestroy(e1));
@@ -508,5 +513,95 @@ int main() {
   int failed = 0;
   for (const Case& c : cases) failed += run_case(c) ? 0 : 1;
   std::printf("%d of %zu cases failed\n", failed, cases.size());
+
+  // Streaming-kernel variants (AttentionArgs::variant, attention_kernel.cu kTcVariants): every variant on the
+  // correctness cases of the streaming path (partial tiles, valid keys, f16, masked cross, hd64 qk-norm+rope), then
+  // timed on the spatial shapes; a table of ms and TFLOP/s per variant at the end.
+  std::printf("\n---- streaming-kernel variants ----\n");
+  std::vector<Case> checks;
+  {
+    Case c = self("  spatial 2x16h x1024 valid 1000", 2, 1024);
+    c.keys = 1000;
+    checks.push_back(c);
+    checks.push_back(self("  spatial 2x16h x1000 (partial tiles)", 2, 1000));
+    c = self("  spatial f16 2x16h x1024", 2, 1024);
+    c.dtype = DType::F16;
+    checks.push_back(c);
+    c = self("  temporal 7x3h x150 qk-norm+rope hd64", 7, 150);
+    c.heads = 3;
+    c.hd = 64;
+    c.qk_norm = c.rope = true;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    checks.push_back(c);
+    c = self("  spatial hd64 2x16h x1024", 2, 1024);
+    c.hd = 64;
+    checks.push_back(c);
+    Case x;
+    x.name = "  cross 2x2000 q x300 k (120 valid)";
+    x.packed = false;
+    x.batch = 2;
+    x.queries = 2000;
+    x.kv_rows = x.keys = 300;
+    x.valid_in_mask = 120;
+    x.sequences_checked = 0;
+    x.rows_checked = 64;
+    checks.push_back(x);
+  }
+  std::vector<Case> timed;
+  {
+    Case c = self("  spatial 2x16h x1024 hd72 (DiT-XL/2 512)", 2, 1024);
+    c.time = true;
+    timed.push_back(c);
+    c = self("  spatial 32x16h x1024 hd72 (STDiT 16 fr)", 32, 1024);
+    c.time = true;
+    c.sequences_checked = 2;
+    c.rows_checked = 16;
+    timed.push_back(c);
+    c = self("  PixArt 2x16h x4096 hd72", 2, 4096);
+    c.time = true;
+    c.rows_checked = 16;
+    timed.push_back(c);
+    c = self("  DiT 2x16h x256 hd72", 2, 256);
+    c.time = true;
+    timed.push_back(c);
+  }
+  const int nv = od::cuda::kAttentionVariants;
+  std::vector<std::vector<double>> ms(timed.size(), std::vector<double>(nv, 0.0));
+  std::vector<int> bad(nv, 0);
+  for (int v = 0; v < nv; v++) {
+    std::printf("variant %d\n", v);
+    for (Case c : checks) {
+      c.variant = v;
+      if (!run_case(c)) bad[v]++;
+    }
+    for (size_t i = 0; i < timed.size(); i++) {
+      Case c = timed[i];
+      c.variant = v;
+      if (!run_case(c, &ms[i][v])) bad[v]++;
+    }
+    failed += bad[v];
+  }
+  std::printf("\nvariant table (ms | TFLOP/s at hd 72; * = fastest correct; FAIL = a check of that variant failed)\n");
+  std::printf("%-44s", "shape");
+  for (int v = 0; v < nv; v++) std::printf(" %6s%-2d%5s", "v", v, "");
+  std::printf("\n");
+  for (size_t i = 0; i < timed.size(); i++) {
+    const Case& c = timed[i];
+    const double flops = 4.0 * c.batch * c.heads * c.queries * static_cast<double>(c.queries) * c.hd;
+    int best = -1;
+    for (int v = 0; v < nv; v++)
+      if (!bad[v] && ms[i][v] > 0 && (best < 0 || ms[i][v] < ms[i][best])) best = v;
+    std::printf("%-44s", c.name.c_str());
+    for (int v = 0; v < nv; v++) std::printf(" %6.3f%c", ms[i][v], v == best ? '*' : ' ');
+    std::printf("\n%-44s", "    TFLOP/s");
+    for (int v = 0; v < nv; v++) std::printf(" %6.1f%c", ms[i][v] > 0 ? flops / (ms[i][v] * 1e-3) * 1e-12 : 0.0, bad[v] ? '!' : ' ');
+    std::printf("\n");
+    if (best >= 0)
+      std::printf("    fastest: v%d %.3f ms (%.2fx v0)\n", best, ms[i][best], ms[i][0] > 0 ? ms[i][0] / ms[i][best] : 0.0);
+  }
+  for (int v = 0; v < nv; v++)
+    if (bad[v]) std::printf("variant %d: %d case(s) FAIL\n", v, bad[v]);
+  std::printf("%d failed in all\n", failed);
   return failed ? 1 : 0;
 }

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "core/error.h"
@@ -41,6 +42,14 @@
 #define OD_ATTENTION_KV_STAGES 1
 #endif
 static_assert(OD_ATTENTION_KV_STAGES == 1 || OD_ATTENTION_KV_STAGES == 2, "OD_ATTENTION_KV_STAGES is 1 or 2");
+// The streaming-kernel variant used where neither AttentionArgs::variant nor OPENDIT_ATTENTION_VARIANT names one
+// (kTcVariants below lists them). Chosen by the sweep of native/test/cuda_attention_test.cu on an H200
+// (2026-11-21): v5 (8 warps, 64-key tiles, the scale folded into ex2.approx) was the fastest correct variant on every
+// spatial shape: STDiT 32x16x1024 0.869 ms (177.8 TFLOP/s) against v0's 0.913, PixArt 4096 tokens 0.839 against
+// 0.881, DiT 512 0.062 against 0.066.
+#ifndef OD_ATTENTION_DEFAULT_VARIANT
+#define OD_ATTENTION_DEFAULT_VARIANT 5
+#endif
 
 namespace od::cuda {
 
@@ -229,12 +238,12 @@ __device__ __forceinline__ void mma16816<__half>(float (&c)[4], const uint32_t (
 
 // ---- tensor-core kernel ----
 
-constexpr int kBN = 64;  // keys per K/V tile
-constexpr int kStages = OD_ATTENTION_KV_STAGES;
+constexpr int kStages = OD_ATTENTION_KV_STAGES;  // K/V stages of variant 0 (the default)
+constexpr int kDefaultTcVariant = OD_ATTENTION_DEFAULT_VARIANT;
 
-template <int HDP, int WARPS>
+template <int HDP, int WARPS, int BN, int STAGES>
 constexpr size_t tc_smem_bytes() {
-  return static_cast<size_t>((16 * WARPS + 2 * kStages * kBN) * (HDP + 8)) * 2 + kMaxRopePairs * sizeof(float);
+  return static_cast<size_t>((16 * WARPS + 2 * STAGES * BN) * (HDP + 8)) * 2 + kMaxRopePairs * sizeof(float);
 }
 
 // Rows [0, rows) of a [R, HDP] tile from global rows src + r·stride (r < valid; the rest zero-filled), hd/8 chunks
@@ -249,10 +258,10 @@ __device__ __forceinline__ void load_tile(T* s, const T* src, int64_t stride, in
   }
 }
 
-// K and V rows [0, kBN) of one tile into stage buffers sk, sv (rows past `valid` zero-filled), one loop for both.
-template <typename T, int LD>
+// K and V rows [0, BN) of one tile into stage buffers sk, sv (rows past `valid` zero-filled), one loop for both.
+template <typename T, int LD, int BN>
 __device__ __forceinline__ void load_kv_tile(T* sk, T* sv, const T* k, const T* v, int64_t stride, int valid, int chunks) {
-  for (int c = threadIdx.x; c < kBN * chunks; c += blockDim.x) {
+  for (int c = threadIdx.x; c < BN * chunks; c += blockDim.x) {
     const int r = c / chunks, q = c - r * chunks;
     const bool ok = r < valid;
     const int64_t off = ok ? r * stride + q * 8 : 0;
@@ -268,14 +277,25 @@ constexpr int tc_min_blocks() {
   return (HDP <= 64 || (HDP == 80 && WARPS != 4)) ? 512 / (WARPS * 32) : 1;
 }
 
-template <typename T, int HDP, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) attention_tc(const Params p) {
-  constexpr int BM = 16 * WARPS, LD = HDP + 8, KS = HDP / 16, NT = kBN / 8, DT = HDP / 8;
+// ex2.approx.ftz: one MUFU op (exp2f without -ftz adds the denormal scaling around it); ex2(−inf) = +0.
+__device__ __forceinline__ float ex2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// The streaming kernel, one instantiation per variant (see kTcVariants): WARPS warps of 16 query rows, K/V tiles of
+// BN keys, STAGES K/V buffers, MINB blocks per SM asked of the register allocator, FAST: the running max is kept
+// on the raw scores and scale·log2e is fused into the exponent (p = ex2(s·sl2 − m·sl2), one FFMA + one MUFU per
+// element; needs scale > 0, which the dispatcher checks).
+template <typename T, int HDP, int WARPS, int BN, int STAGES, int MINB, bool FAST>
+__global__ void __launch_bounds__(WARPS * 32, MINB) attention_tc(const Params p) {
+  constexpr int BM = 16 * WARPS, LD = HDP + 8, KS = HDP / 16, NT = BN / 8, DT = HDP / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + BM * LD;
-  T* sV = sK + kStages * kBN * LD;  // stage s of K at sK + s·kBN·LD, of V at sV + s·kBN·LD
-  float* sFreq = reinterpret_cast<float*>(sV + kStages * kBN * LD);
+  T* sV = sK + STAGES * BN * LD;  // stage s of K at sK + s·BN·LD, of V at sV + s·BN·LD
+  float* sFreq = reinterpret_cast<float*>(sV + STAGES * BN * LD);
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t4 = lane & 3;
@@ -292,12 +312,12 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   const T* vg = static_cast<const T*>(p.v) + b * p.kv_rows * p.kv_stride + h * hd;
   const int32_t* mask = p.mask ? p.mask + b * p.kv_rows : nullptr;
   const int keys = p.keys;
-  const int ntiles = (keys + kBN - 1) / kBN;
+  const int ntiles = (keys + BN - 1) / BN;
 
   // Zero the padding columns [hd, HDP) of every shared row once (loads never write them).
   if (hd < HDP) {
     const int padc = (HDP - hd) / 8;
-    for (int c = threadIdx.x; c < (BM + 2 * kStages * kBN) * padc; c += blockDim.x) {
+    for (int c = threadIdx.x; c < (BM + 2 * STAGES * BN) * padc; c += blockDim.x) {
       const int r = c / padc, k = c - r * padc;
       *reinterpret_cast<uint4*>(sQ + r * LD + hd + k * 8) = make_uint4(0, 0, 0, 0);
     }
@@ -308,8 +328,8 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   load_tile<T, LD>(sQ, qg, p.q_stride, BM, qvalid, chunks);
   cp_async_commit();
   if (ntiles > 0) {
-    load_tile<T, LD>(sK, kg, p.kv_stride, kBN, min(kBN, keys), chunks);
-    if (kStages == 2) load_tile<T, LD>(sV, vg, p.kv_stride, kBN, min(kBN, keys), chunks);
+    load_tile<T, LD>(sK, kg, p.kv_stride, BN, min(BN, keys), chunks);
+    if (STAGES == 2) load_tile<T, LD>(sV, vg, p.kv_stride, BN, min(BN, keys), chunks);
   }
   cp_async_commit();
   cp_async_wait_all();
@@ -336,26 +356,26 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
   const float sl2 = p.scale_log2;
 
   for (int j = 0; j < ntiles; j++) {
-    const int k0 = j * kBN;
-    const int kvalid = min(kBN, keys - k0);
+    const int k0 = j * BN;
+    const int kvalid = min(BN, keys - k0);
     // Element offset of tile j's stage: tile j (loaded during tile j − 1, or by the prologue) is in stage j&1;
     // tile j + 1 goes to the other stage, which every warp is done with once it passes the barrier below.
-    const int so = kStages == 2 ? (j & 1) * kBN * LD : 0;
-    if (kStages == 2) {
+    const int so = STAGES == 2 ? (j & 1) * BN * LD : 0;
+    if (STAGES == 2) {
       if (j > 0) {
         cp_async_wait_all();  // K_j, V_j
         __syncthreads();      // visible; every warp done with tile j − 1
       }
       if (j + 1 < ntiles) {
-        const int k1 = k0 + kBN, nv = min(kBN, keys - k1);
+        const int k1 = k0 + BN, nv = min(BN, keys - k1);
         const int64_t off = static_cast<int64_t>(k1) * p.kv_stride;
-        load_kv_tile<T, LD>(sK + (kBN * LD - so), sV + (kBN * LD - so), kg + off, vg + off, p.kv_stride, nv, chunks);
+        load_kv_tile<T, LD, BN>(sK + (BN * LD - so), sV + (BN * LD - so), kg + off, vg + off, p.kv_stride, nv, chunks);
         cp_async_commit();
       }
     } else {
       cp_async_wait_all();  // K_j
       __syncthreads();      // K_j visible; every warp done with V_{j−1}
-      load_tile<T, LD>(sV, vg + static_cast<int64_t>(k0) * p.kv_stride, p.kv_stride, kBN, kvalid, chunks);
+      load_tile<T, LD>(sV, vg + static_cast<int64_t>(k0) * p.kv_stride, p.kv_stride, BN, kvalid, chunks);
       cp_async_commit();
     }
     if (p.kt.weight || p.kt.rope) {
@@ -381,13 +401,13 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
         }
       }
       // Scale (log2 domain) and mask: keys past `keys` or masked out get −inf.
-      const bool partial = kvalid < kBN || mask != nullptr;
+      const bool partial = kvalid < BN || mask != nullptr;
       float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
       for (int n = 0; n < NT; n++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          float x = s[n][e] * sl2;
+          float x = FAST ? s[n][e] : s[n][e] * sl2;
           if (partial) {
             const int col = n * 8 + 2 * t4 + (e & 1);
             if (col >= kvalid || (mask && __ldg(mask + k0 + col) == 0)) x = -INFINITY;
@@ -404,19 +424,36 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
       const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
       // A row with no unmasked key so far keeps max −inf: subtract 0 instead (every exp2 is then 0, not NaN).
       const float mu0 = mn0 == -INFINITY ? 0.0f : mn0, mu1 = mn1 == -INFINITY ? 0.0f : mn1;
-      const float c0 = exp2f(m0 - mu0), c1 = exp2f(m1 - mu1);
+      float c0, c1, r0 = 0.0f, r1 = 0.0f;
+      if (FAST) {
+        // Raw-score max (scale > 0 keeps the order); m − mu ≤ 0, exactly −inf for a row's first unmasked tile.
+        const float ms0 = mu0 * sl2, ms1 = mu1 * sl2;
+        c0 = ex2_ftz((m0 - mu0) * sl2);
+        c1 = ex2_ftz((m1 - mu1) * sl2);
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+          s[n][0] = ex2_ftz(fmaf(s[n][0], sl2, -ms0));
+          s[n][1] = ex2_ftz(fmaf(s[n][1], sl2, -ms0));
+          s[n][2] = ex2_ftz(fmaf(s[n][2], sl2, -ms1));
+          s[n][3] = ex2_ftz(fmaf(s[n][3], sl2, -ms1));
+          r0 += s[n][0] + s[n][1];
+          r1 += s[n][2] + s[n][3];
+        }
+      } else {
+        c0 = exp2f(m0 - mu0);
+        c1 = exp2f(m1 - mu1);
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+          s[n][0] = exp2f(s[n][0] - mu0);
+          s[n][1] = exp2f(s[n][1] - mu0);
+          s[n][2] = exp2f(s[n][2] - mu1);
+          s[n][3] = exp2f(s[n][3] - mu1);
+          r0 += s[n][0] + s[n][1];
+          r1 += s[n][2] + s[n][3];
+        }
+      }
       m0 = mn0;
       m1 = mn1;
-      float r0 = 0.0f, r1 = 0.0f;
-#pragma unroll
-      for (int n = 0; n < NT; n++) {
-        s[n][0] = exp2f(s[n][0] - mu0);
-        s[n][1] = exp2f(s[n][1] - mu0);
-        s[n][2] = exp2f(s[n][2] - mu1);
-        s[n][3] = exp2f(s[n][3] - mu1);
-        r0 += s[n][0] + s[n][1];
-        r1 += s[n][2] + s[n][3];
-      }
       l0 = l0 * c0 + r0;
       l1 = l1 * c1 + r1;
 #pragma unroll
@@ -428,12 +465,12 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
       }
     }
 
-    if (kStages == 1) {
+    if (STAGES == 1) {
       cp_async_wait_all();  // V_j
       __syncthreads();      // V_j visible; every warp done with K_j
       if (j + 1 < ntiles) {
-        const int k1 = k0 + kBN;
-        load_tile<T, LD>(sK, kg + static_cast<int64_t>(k1) * p.kv_stride, p.kv_stride, kBN, min(kBN, keys - k1), chunks);
+        const int k1 = k0 + BN;
+        load_tile<T, LD>(sK, kg + static_cast<int64_t>(k1) * p.kv_stride, p.kv_stride, BN, min(BN, keys - k1), chunks);
         cp_async_commit();
       }
     }
@@ -443,7 +480,7 @@ __global__ void __launch_bounds__(WARPS * 32, tc_min_blocks<HDP, WARPS>()) atten
       const int i = lane >> 3;
       const uint32_t vb = smem_u32(sV) + 2 * (so + ((i & 1) * 8 + (lane & 7)) * LD + (i >> 1) * 8);
 #pragma unroll
-      for (int kk = 0; kk < kBN / 16; kk++) {
+      for (int kk = 0; kk < BN / 16; kk++) {
         uint32_t pa[4];
         pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
         pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
@@ -874,7 +911,40 @@ struct Choice {
   int hdp = 0, warps = 0, c = 0;
   int bn = 0, wpp = 0, ppb = 0;  // TC1
   int64_t tiles = 0;             // TC1: query tiles per (sequence, head)
+  int variant = 0;               // TC: the streaming-kernel variant that runs (0 where no other applies)
 };
+
+// The streaming-kernel variants (the spatial path), selected at run time: AttentionArgs::variant, or where that
+// is −1 the environment variable OPENDIT_ATTENTION_VARIANT (read once), or else kDefaultTcVariant. They apply to
+// 8-warp launches (queries > 64) at hdp 64 and 80 (fast variants also need scale > 0); elsewhere variant 0 runs.
+struct TcVariant {
+  int warps, bn, stages, minb;
+  bool fast;
+};
+constexpr TcVariant kTcVariants[kAttentionVariants] = {
+    {8, 64, kStages, 2, false},  // 0: the measured kernel (single-buffered K/V, two barriers a tile, ≤ 128 regs)
+    {8, 64, 2, 1, false},        // 1: double-buffered K/V, 1 block/SM (no register cap below 255)
+    {8, 32, 2, 2, false},        // 2: 32-key tiles double-buffered, 2 blocks/SM (≤ 128 regs)
+    {4, 64, 2, 3, false},        // 3: 4 warps, double-buffered, 3 blocks/SM (≤ 168 regs; smem 57 KB a block)
+    {4, 64, 1, 4, false},        // 4: 4 warps, single-buffered, 4 blocks/SM (≤ 128 regs)
+    {8, 64, 1, 2, true},         // 5: 0 + fused-scale ex2.approx.ftz softmax
+    {8, 32, 2, 2, true},         // 6: 2 + fast softmax
+    {4, 64, 2, 3, true},         // 7: 3 + fast softmax
+    {4, 64, 1, 4, true},         // 8: 4 + fast softmax
+    {8, 64, 2, 1, true},         // 9: 1 + fast softmax
+};
+
+int requested_variant(const AttentionArgs& a) {
+  if (a.variant >= 0) return a.variant;
+  static const int env = [] {
+    const char* e = std::getenv("OPENDIT_ATTENTION_VARIANT");
+    if (!e || !*e) return -1;
+    char* end = nullptr;
+    const long v = std::strtol(e, &end, 10);
+    return (*end == 0 && v >= 0 && v < kAttentionVariants) ? static_cast<int>(v) : -1;
+  }();
+  return env >= 0 ? env : kDefaultTcVariant;
+}
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
@@ -901,6 +971,8 @@ Choice choose(const AttentionArgs& a) {
 #endif
     // 16 query rows per warp; short sequences (temporal attention) get as few warps as cover them.
     ch.warps = a.queries <= 16 ? 1 : a.queries <= 32 ? 2 : a.queries <= 64 ? 4 : 8;
+    const int v = requested_variant(a);
+    if (ch.warps == 8 && (ch.hdp == 64 || ch.hdp == 80) && !(kTcVariants[v].fast && !(a.scale > 0))) ch.variant = v;
     return ch;
   }
   if (a.head_dim <= 256) {
@@ -910,36 +982,65 @@ Choice choose(const AttentionArgs& a) {
   return ch;
 }
 
-template <typename T, int HDP, int WARPS>
-void launch_tc_t(const Params& p, int64_t blocks, cudaStream_t stream) {
-  constexpr size_t smem = tc_smem_bytes<HDP, WARPS>();
+template <typename T, int HDP, int WARPS, int BN, int STAGES, int MINB, bool FAST>
+void launch_tc_t(const Params& p, int64_t batch_heads, cudaStream_t stream) {
+  constexpr size_t smem = tc_smem_bytes<HDP, WARPS, BN, STAGES>();
+  Params q = p;
+  q.tiles = (p.queries + 16 * WARPS - 1) / (16 * WARPS);
+  const int64_t blocks = batch_heads * q.tiles;
+  auto* kernel = attention_tc<T, HDP, WARPS, BN, STAGES, MINB, FAST>;
   if (smem > 48 * 1024)  // past the default: opt in (a cheap host call; per device, so not cached here)
-    OD_CUDA_CHECK(cudaFuncSetAttribute(attention_tc<T, HDP, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  attention_tc<T, HDP, WARPS><<<static_cast<unsigned>(blocks), WARPS * 32, smem, stream>>>(p);
+    OD_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<static_cast<unsigned>(blocks), WARPS * 32, smem, stream>>>(q);
   OD_CUDA_LAUNCHED(attention_tc);
 }
 
+// Variant 0 (the default) at any warp count: the kernel as measured (kStages, tc_min_blocks, exact exp2f).
+template <typename T, int HDP, int WARPS>
+void launch_tc_v0(const Params& p, int64_t batch_heads, cudaStream_t stream) {
+  launch_tc_t<T, HDP, WARPS, 64, kStages, tc_min_blocks<HDP, WARPS>(), false>(p, batch_heads, stream);
+}
+
+// The other variants of the 8-warp streaming kernel (kTcVariants), hdp 64 and 80 only (the spatial path of DiT,
+// PixArt, STDiT: hd 72 → 80; hd 64); elsewhere variant 0 runs.
 template <typename T, int HDP>
-void launch_tc_w(const Params& p, int warps, int64_t batch_heads, cudaStream_t stream) {
-  Params q = p;
-  q.tiles = (p.queries + 16 * warps - 1) / (16 * warps);
-  const int64_t blocks = batch_heads * q.tiles;
+void launch_tc_variant(const Params& p, int variant, int64_t batch_heads, cudaStream_t stream) {
+  switch (variant) {
+    case 1: return launch_tc_t<T, HDP, 8, 64, 2, 1, false>(p, batch_heads, stream);
+    case 2: return launch_tc_t<T, HDP, 8, 32, 2, 2, false>(p, batch_heads, stream);
+    case 3: return launch_tc_t<T, HDP, 4, 64, 2, 3, false>(p, batch_heads, stream);
+    case 4: return launch_tc_t<T, HDP, 4, 64, 1, 4, false>(p, batch_heads, stream);
+    case 5: return launch_tc_t<T, HDP, 8, 64, 1, 2, true>(p, batch_heads, stream);
+    case 6: return launch_tc_t<T, HDP, 8, 32, 2, 2, true>(p, batch_heads, stream);
+    case 7: return launch_tc_t<T, HDP, 4, 64, 2, 3, true>(p, batch_heads, stream);
+    case 8: return launch_tc_t<T, HDP, 4, 64, 1, 4, true>(p, batch_heads, stream);
+    case 9: return launch_tc_t<T, HDP, 8, 64, 2, 1, true>(p, batch_heads, stream);
+    default: return launch_tc_v0<T, HDP, 8>(p, batch_heads, stream);
+  }
+}
+
+template <typename T, int HDP>
+void launch_tc_w(const Params& p, int warps, int variant, int64_t batch_heads, cudaStream_t stream) {
   switch (warps) {
-    case 1: return launch_tc_t<T, HDP, 1>(q, blocks, stream);
-    case 2: return launch_tc_t<T, HDP, 2>(q, blocks, stream);
-    case 4: return launch_tc_t<T, HDP, 4>(q, blocks, stream);
-    default: return launch_tc_t<T, HDP, 8>(q, blocks, stream);
+    case 1: return launch_tc_v0<T, HDP, 1>(p, batch_heads, stream);
+    case 2: return launch_tc_v0<T, HDP, 2>(p, batch_heads, stream);
+    case 4: return launch_tc_v0<T, HDP, 4>(p, batch_heads, stream);
+    default:
+      if constexpr (HDP == 64 || HDP == 80) {
+        if (variant > 0) return launch_tc_variant<T, HDP>(p, variant, batch_heads, stream);
+      }
+      return launch_tc_v0<T, HDP, 8>(p, batch_heads, stream);
   }
 }
 
 template <typename T>
 void launch_tc_h(const Params& p, const Choice& ch, int64_t batch_heads, cudaStream_t stream) {
   switch (ch.hdp) {
-    case 32: return launch_tc_w<T, 32>(p, ch.warps, batch_heads, stream);
-    case 64: return launch_tc_w<T, 64>(p, ch.warps, batch_heads, stream);
-    case 80: return launch_tc_w<T, 80>(p, ch.warps, batch_heads, stream);
-    case 96: return launch_tc_w<T, 96>(p, ch.warps, batch_heads, stream);
-    default: return launch_tc_w<T, 128>(p, ch.warps, batch_heads, stream);
+    case 32: return launch_tc_w<T, 32>(p, ch.warps, ch.variant, batch_heads, stream);
+    case 64: return launch_tc_w<T, 64>(p, ch.warps, ch.variant, batch_heads, stream);
+    case 80: return launch_tc_w<T, 80>(p, ch.warps, ch.variant, batch_heads, stream);
+    case 96: return launch_tc_w<T, 96>(p, ch.warps, ch.variant, batch_heads, stream);
+    default: return launch_tc_w<T, 128>(p, ch.warps, ch.variant, batch_heads, stream);
   }
 }
 
@@ -1003,8 +1104,15 @@ const char* attention_kernel_name(const AttentionArgs& a) {
            std::to_string(ch.wpp) + ")";
     return name.c_str();
   }
+  if (ch.variant == 0) {
+    name = std::string("tensor-core ") + (a.q_dtype == DType::BF16 ? "bf16" : "f16") + " hdp=" + std::to_string(ch.hdp) +
+           " warps=" + std::to_string(ch.warps);
+    return name.c_str();
+  }
+  const TcVariant& v = kTcVariants[ch.variant];
   name = std::string("tensor-core ") + (a.q_dtype == DType::BF16 ? "bf16" : "f16") + " hdp=" + std::to_string(ch.hdp) +
-         " warps=" + std::to_string(ch.warps);
+         " warps=" + std::to_string(v.warps) + " v" + std::to_string(ch.variant) + " bn=" + std::to_string(v.bn) + " st=" +
+         std::to_string(v.stages) + " minb=" + std::to_string(v.minb) + (v.fast ? " fast" : "");
   return name.c_str();
 }
 
@@ -1018,6 +1126,8 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
                std::to_string(a.kv_rows) + " keys",
            "");
   OD_CHECK(!(a.q_tf.rope || a.k_tf.rope) || a.head_dim % 2 == 0, "rotary embedding needs an even head dim", "");
+  OD_CHECK(a.variant >= -1 && a.variant < kAttentionVariants,
+           "attention variant " + std::to_string(a.variant) + " out of range (-1 .. " + std::to_string(kAttentionVariants - 1) + ")", "");
   Params p{};
   p.q = a.q;
   p.k = a.k;

@@ -53,7 +53,16 @@ struct AttentionArgs {
   double scale = 1;
   QkTransform q_tf, k_tf;
   double rope_theta = 10000;  // freq_j = theta^(−2j/head_dim), computed in double on the host
+  // Streaming-kernel variant (the spatial path: bf16/f16, > 64 queries, keys > 128, head dim 33..80): 0 .. 
+  // kAttentionVariants − 1 (attention_kernel.cu, kTcVariants, lists them); −1 = the environment variable
+  // OPENDIT_ATTENTION_VARIANT (read once per process) if set to one, else the build's default (0 unless
+  // -DOD_ATTENTION_DEFAULT_VARIANT=n). Where the variant does not apply, variant 0 runs; attention_kernel_name
+  // says which ran ("... v5 bn=64 st=1 minb=2 fast").
+  int variant = -1;
 };
+
+// Number of streaming-kernel variants (AttentionArgs::variant).
+constexpr int kAttentionVariants = 10;
 
 // Enqueues the attention on `stream` (no synchronisation). Fails (od::Error) on a launch error or on sizes no
 // kernel covers (head_dim > 256).

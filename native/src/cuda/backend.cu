@@ -2,6 +2,15 @@
 // (cuda/gemm.h) and a kernel file per op kind (cuda/ops.h). check_op prepares every linear's GEMM and sums up the
 // scratch the kernels need; prepare() allocates the device memory (cuda/device_memory.h), uploads the weights and
 // the host-filled buffers and allocates the scratch; run_op only enqueues; download and synchronize wait.
+//
+// CUDA graphs: the first step of each distinct step pattern is captured (begin_step … end_step: its run_op calls
+// recorded by stream capture, instantiated, then launched), and every later step of that pattern is one
+// cudaGraphLaunch. What changes between steps stays outside the graph, ordered before it on the stream: the
+// timestep inputs (upload_inputs) and the device step index (begin_step copies it from pinned memory), through
+// which the solver reads its step's row of the per-step table built at prepare. Off with OPENDIT_CUDA_GRAPHS=0,
+// under OPENDIT_CUDA_PROFILE=1, and for runs with captures (set_graphs_allowed). A capture that fails (a call
+// that cannot be captured, an instantiation error) turns graphs off for the run with a note on stderr, and the
+// recorded ops run directly.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -73,10 +82,17 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     // No checks: destructors must not throw. Queued work finishes before its memory goes.
     cudaSetDevice(device_);
+    abandon_capture();  // an error or a cancel inside a captured step left it open
     if (stream_) cudaStreamSynchronize(stream_);
     if (profile_) profile_report();
+    for (auto& [pattern, graph] : graphs_)
+      if (graph.exec) cudaGraphExecDestroy(graph.exec);
+    graphs_.clear();
     dev_.reset();
     if (scratch_) cudaFree(scratch_);
+    if (tables_) cudaFree(tables_);
+    if (step_device_) cudaFree(step_device_);
+    if (step_host_) cudaFreeHost(step_host_);
     gemm_.reset();
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -112,6 +128,7 @@ class CudaBackend final : public Backend {
     ctx_.scratch_bytes = scratch_bytes_;
     ctx_.dev = dev_.get();
     ctx_.host = &mem;
+    prepare_step_tables(mem);
 
     // What the host filled: every buffer an input entry feeds, and every input or state buffer (zeros unless fed,
     // as on the device, but uploading them keeps the two alike whatever the host did).
@@ -144,8 +161,73 @@ class CudaBackend final : public Backend {
     for (const auto& [slot, ref] : timestep_only ? timestep_inputs_ : all_inputs_) dev_->upload(*slot, ref, stream_);
   }
 
+  void set_graphs_allowed(bool allowed) override { graphs_allowed_ = allowed; }
+
+  bool begin_step(int pattern, int step) override {
+    OD_CHECK(dev_, "a step began before the CUDA backend was prepared", "a runtime defect");
+    OD_CHECK(!capturing_, "a step began inside another step's capture", "a runtime defect");
+    OD_CHECK(step >= 0 && step < step_count_,
+             "step " + std::to_string(step) + " is not in the plan's " + std::to_string(step_count_) + " steps", "");
+    // The step index first, outside any graph: the graph (or the ops) after it on the stream read it.
+    OD_CUDA_CHECK(cudaMemcpyAsync(step_device_, step_host_ + step, sizeof(int), cudaMemcpyHostToDevice, stream_));
+    if (!graphs_enabled_ || !graphs_allowed_ || profile_) return false;
+    PatternGraph& graph = graphs_[pattern];
+    if (graph.exec) {
+      // The launcher's host checks of a step's solver coefficients, which a replay does not run.
+      for (const Op* op : graph.solvers) {
+        const SolverTable* table = ctx_.solver_table(std::get<SolverOp>(op->body));
+        if (table && !table->errors[static_cast<size_t>(step)].empty())
+          throw Error(describe_op(*op) + ": " + table->errors[static_cast<size_t>(step)]);
+      }
+      OD_CUDA_CHECK(cudaGraphLaunch(graph.exec, stream_));
+      return true;
+    }
+    // The pattern's first step: record its ops; end_step instantiates and launches them.
+    OD_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    capturing_ = true;
+    recorded_.clear();
+    return false;
+  }
+
+  void end_step(int pattern, int) override {
+    if (!capturing_) return;
+    capturing_ = false;
+    cudaGraph_t captured = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t st = cudaStreamEndCapture(stream_, &captured);
+    if (st == cudaSuccess) st = cudaGraphInstantiate(&exec, captured, 0);
+    if (captured) cudaGraphDestroy(captured);  // the executable graph keeps what it needs
+    if (st != cudaSuccess) {
+      if (exec) cudaGraphExecDestroy(exec);
+      graphs_off_and_run_recorded(std::string("capturing the step's graph failed: ") + cudaGetErrorString(st));
+      return;
+    }
+    PatternGraph& graph = graphs_[pattern];
+    graph.exec = exec;
+    for (const auto& [op, mem] : recorded_)
+      if (std::holds_alternative<SolverOp>(op->body)) graph.solvers.push_back(op);
+    recorded_.clear();
+    OD_CUDA_CHECK(cudaGraphLaunch(graph.exec, stream_));
+  }
+
   void run_op(const Op& op, Memory& mem) override {
     if (!dev_) OD_FAIL(describe_op(op) + " ran before the CUDA backend was prepared", "a runtime defect");
+    if (!capturing_) {
+      enqueue(op, mem);
+      return;
+    }
+    recorded_.push_back({&op, &mem});
+    try {
+      enqueue(op, mem);
+    } catch (const std::exception& e) {
+      // Nothing recorded has run yet: give the capture up and run the recorded ops (this one included) directly.
+      // A genuine error of an op fails again there, as it would have without graphs.
+      abandon_capture();
+      graphs_off_and_run_recorded(describe_op(op) + " could not be captured: " + e.what());
+    }
+  }
+
+  void enqueue(const Op& op, Memory& mem) {
     ctx_.host = &mem;
     if (profile_) profile_begin(op);
     std::visit(
@@ -181,19 +263,102 @@ class CudaBackend final : public Backend {
 
   void download(const Memory&, const Slot& slot, float* out) override {
     OD_CHECK(dev_, "a download before the CUDA backend was prepared", "a runtime defect");
+    OD_CHECK(!capturing_, "a download inside a captured step", "a CUDA backend defect: runs with captures use no graphs");
     dev_->download(*slot.name, out, slot.count, stream_);
   }
 
   void synchronize() override {
+    OD_CHECK(!capturing_, "a synchronisation inside a captured step", "a runtime defect: end_step comes first");
     OD_CUDA_CHECK(cudaStreamSynchronize(stream_));
     if (profile_) profile_collect();
   }
 
   int64_t device_bytes() const override {
-    return (dev_ ? dev_->bytes() : 0) + gemm_->device_bytes() + static_cast<int64_t>(scratch_bytes_);
+    return (dev_ ? dev_->bytes() : 0) + gemm_->device_bytes() + static_cast<int64_t>(scratch_bytes_) +
+           static_cast<int64_t>(tables_bytes_) + (step_device_ ? static_cast<int64_t>(sizeof(int)) : 0);
   }
 
  private:
+  // The device step index (0 until the first step: setup runs as step 0, as on the host), its pinned sources (one
+  // int per step, never rewritten, so no copy can read a value meant for another step), and every solver op's
+  // per-step table, uploaded once (prepare runs before the loop: these allocations and copies are not in it).
+  void prepare_step_tables(const Memory& mem) {
+    const Plan& plan = mem.plan();
+    step_count_ = static_cast<int>(plan.steps.size());
+    const size_t sources = std::max<size_t>(1, plan.steps.size());
+    OD_CUDA_CHECK(cudaMallocHost(&step_host_, sources * sizeof(int)));
+    for (size_t i = 0; i < sources; i++) step_host_[i] = static_cast<int>(i);
+    OD_CUDA_CHECK(cudaMalloc(&step_device_, sizeof(int)));
+    OD_CUDA_CHECK(cudaMemcpy(step_device_, step_host_, sizeof(int), cudaMemcpyHostToDevice));
+    ctx_.step_index = step_device_;
+    recorded_.reserve(plan.step.size());
+
+    const int64_t stage = mem.stage();
+    std::vector<std::pair<const SolverOp*, size_t>> solvers;  // op, byte offset in the tables
+    size_t bytes = 0;
+    for (const std::vector<Op>* program : {&plan.setup, &plan.step})
+      for (const Op& op : *program) {
+        const auto* solver = std::get_if<SolverOp>(&op.body);
+        if (!solver || (op.stage && *op.stage != stage)) continue;
+        solvers.push_back({solver, bytes});
+        bytes += (cuda::solver_table_bytes(*solver, mem) + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+      }
+    ctx_.solver_tables = &solver_tables_;
+    if (bytes == 0) return;
+    std::vector<uint8_t> host(bytes, 0);
+    for (const auto& [solver, offset] : solvers)
+      cuda::build_solver_table(*solver, mem, host.data() + offset, solver_tables_[solver].errors);
+    const cudaError_t st = cudaMalloc(&tables_, bytes);
+    if (st != cudaSuccess) {
+      tables_ = nullptr;
+      OD_FAIL("CUDA: cannot allocate " + std::to_string(bytes) + " bytes of solver step tables: " + cudaGetErrorString(st),
+              "the plan needs more GPU memory than is free");
+    }
+    tables_bytes_ = bytes;
+    OD_CUDA_CHECK(cudaMemcpy(tables_, host.data(), bytes, cudaMemcpyHostToDevice));
+    for (const auto& [solver, offset] : solvers) solver_tables_[solver].rows = static_cast<const uint8_t*>(tables_) + offset;
+  }
+
+  // Ends an open capture and drops what it recorded (nothing of it ran). Clears the error a failed capture left.
+  void abandon_capture() {
+    if (!capturing_ || !stream_) return;
+    capturing_ = false;
+    cudaGraph_t captured = nullptr;
+    cudaStreamEndCapture(stream_, &captured);
+    if (captured) cudaGraphDestroy(captured);
+    cudaGetLastError();
+  }
+
+  // Graphs off for the rest of the run; the ops recorded for the failed capture run directly now, in order.
+  void graphs_off_and_run_recorded(const std::string& why) {
+    graphs_enabled_ = false;
+    cudaGetLastError();
+    std::vector<std::pair<const Op*, Memory*>> ops;
+    ops.swap(recorded_);
+    for (const auto& [op, mem] : ops) enqueue(*op, *mem);
+    std::fprintf(stderr, "opendit: CUDA graphs off for this run: %s\n", why.c_str());
+  }
+
+  struct PatternGraph {
+    cudaGraphExec_t exec = nullptr;
+    std::vector<const Op*> solvers;  // its solver ops: their step's coefficients are checked before each replay
+  };
+  static bool graphs_from_env() {
+    const char* v = std::getenv("OPENDIT_CUDA_GRAPHS");
+    return !(v && std::string(v) == "0");
+  }
+  bool graphs_enabled_ = graphs_from_env();
+  bool graphs_allowed_ = true;
+  bool capturing_ = false;
+  std::map<int, PatternGraph> graphs_;
+  std::vector<std::pair<const Op*, Memory*>> recorded_;  // the run_op calls of the capture under way
+  int step_count_ = 0;
+  int* step_host_ = nullptr;    // pinned: step_host_[i] = i
+  int* step_device_ = nullptr;  // the step being run
+  void* tables_ = nullptr;
+  size_t tables_bytes_ = 0;
+  std::map<const SolverOp*, SolverTable> solver_tables_;
+
   static int id_of(const Plan& plan, const std::string& name) {
     for (size_t id = 0; id < plan.names.size(); ++id)
       if (plan.names[id] == name) return static_cast<int>(id);

@@ -267,6 +267,20 @@ void run_linear(const LinearOp& op, Context& ctx) {
   Gemm* gemm = p.gemm ? &Gemm::of(ctx.lt) : nullptr;
   // Errors name the op by its output (the plan's name: no string is built per call).
   const std::string& where = ctx.host->name(op.out);
+  if (p.gemm) {
+    // Inside a CUDA graph capture (the backend's begin_step) no cuBLASLt heuristic may run: the GEMM must be the
+    // one prepare_linear chose at check time, whose key is the plan's. Gemm::run would otherwise prepare a new key
+    // here; refuse instead (the backend then gives up graphs for the run and runs the step's ops directly).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    OD_CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &capture));
+    if (capture != cudaStreamCaptureStatusNone) {
+      const GemmKey checked = plan_from_host(op, *ctx.host).key;
+      OD_CHECK(!(checked < p.key) && !(p.key < checked),
+               "linear into `" + where + "`: its GEMM on the device (" + p.key.describe() + ") is not the one prepared at check time (" +
+                   checked.describe() + "), and a cuBLASLt algorithm cannot be chosen inside a CUDA graph capture",
+               "a CUDA backend defect (device pointers' alignments differ from the plan's offsets); OPENDIT_CUDA_GRAPHS=0 avoids it");
+    }
+  }
 
   if (p.staged) {
     float* acc = nullptr;

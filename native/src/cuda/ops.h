@@ -5,11 +5,22 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "cuda/device_memory.h"
 #include "plan/plan.h"
 #include "runtime/memory.h"
 
 namespace od::cuda {
+
+// A solver op's per-step device table (solver_update.cu): one row per plan step, built and uploaded at prepare.
+// errors[i] is the message of step i's refused coefficients ("" when valid), raised when step i runs.
+struct SolverTable {
+  const void* rows = nullptr;
+  std::vector<std::string> errors;
+};
 
 struct Context {
   cudaStream_t stream = nullptr;
@@ -20,11 +31,26 @@ struct Context {
   size_t scratch_bytes = 0;
   DeviceMemory* dev = nullptr;
   const Memory* host = nullptr;  // plan, rank coordinates (shard indices), step index
+  // Device int: the index of the step being run, written by the backend on the stream before each step's work
+  // (0 in setup). Kernels whose values depend on the step read it (or their table row by it) on the device, never
+  // the host's step: a captured CUDA graph replays the same launches on every step of its pattern.
+  const int* step_index = nullptr;
+  const std::map<const SolverOp*, SolverTable>* solver_tables = nullptr;
   const DeviceSlot& buf(BufRef ref) const { return dev->slot(ref); }
+  const SolverTable* solver_table(const SolverOp& op) const {
+    if (!solver_tables) return nullptr;
+    const auto it = solver_tables->find(&op);
+    return it == solver_tables->end() ? nullptr : &it->second;
+  }
 };
 
 // Bytes of scratch an op's kernels need (0 for most); the backend allocates the largest once.
 size_t scratch_bytes(const Op& op, const Memory& host);
+
+// The solver's per-step table: its size, and its rows filled on the host (`rows`: solver_table_bytes bytes) with
+// every plan step's coefficients and noise-name state; `errors` as SolverTable's. The backend uploads it at prepare.
+size_t solver_table_bytes(const SolverOp& op, const Memory& host);
+void build_solver_table(const SolverOp& op, const Memory& host, void* rows, std::vector<std::string>& errors);
 
 #define OD_CUDA_OP(Kind, Struct) void run_##Kind(const Struct& op, Context& ctx);
 OD_CUDA_OP(timestep_embed, TimestepEmbedOp)

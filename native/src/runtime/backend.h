@@ -7,7 +7,8 @@
 //   arena on the device at the plan's own offsets and dtypes (bf16 plans store bf16; fp32 accumulation inside
 //   every kernel), uploads the weights once in the plan's dtype, runs each op as its kernels on one stream, and
 //   copies back only what the host asks for (captures, outputs). No allocation and no host synchronisation happen
-//   inside the step loop; `download` synchronises.
+//   inside the step loop; `download` synchronises. Each distinct step pattern is captured once into a CUDA graph
+//   and replayed on its later steps (begin_step / end_step; off with OPENDIT_CUDA_GRAPHS=0).
 #pragma once
 #include <memory>
 #include <string>
@@ -28,6 +29,14 @@ class Backend {
   // The timestep inputs of this step changed on the host (fill_timestep): make the backend's copies current.
   virtual void upload_inputs(Memory& mem, bool timestep_only) = 0;
   virtual void run_op(const Op& op, Memory& mem) = 0;
+  // Before the step loop: whether this run lets the backend replay a step from a recording (CUDA graphs). The
+  // interpreter forbids it when the run has captures (they download between a step's ops).
+  virtual void set_graphs_allowed(bool) {}
+  // Around each step's ops, after fill_timestep and upload_inputs: begin_step returns true when the backend
+  // replays a recording of the step's pattern itself; the interpreter then calls no run_op for the step, and
+  // calls end_step in either case. `pattern` is plan.steps[step].pattern.
+  virtual bool begin_step(int /*pattern*/, int /*step*/) { return false; }
+  virtual void end_step(int /*pattern*/, int /*step*/) {}
   // The current values of a buffer as fp32 (i32 buffers converted), count = slot.count. Waits for queued work.
   virtual void download(const Memory& mem, const Slot& slot, float* out) = 0;
   // Waits for every queued op (the end of a step's timing, errors surfaced).

@@ -244,6 +244,8 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   report("setup", 0);
 
   // ---- the steps ----
+  // A backend may record a pattern's step once and replay it (CUDA graphs), unless captures download mid-step.
+  backend->set_graphs_allowed(captures.empty());
   const Clock::time_point loop = Clock::now();
   time.per_step.reserve(static_cast<size_t>(steps));
   for (int i = 0; i < steps; i++) {
@@ -253,7 +255,15 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
     mem.set_step(i);
     fill_timestep(mem, i, inputs);
     backend->upload_inputs(mem, true);
-    for (size_t k = 0; k < plan.step.size(); k++) {
+    const int pattern_id = plan.steps[static_cast<size_t>(i)].pattern;
+    bool replayed = false;
+    poll_cancel(cancel);
+    try {
+      replayed = backend->begin_step(pattern_id, i);
+    } catch (const std::exception& e) {
+      throw Error("step " + std::to_string(i) + ": " + e.what());
+    }
+    for (size_t k = 0; k < plan.step.size() && !replayed; k++) {
       if (!run[k]) continue;
       const Op& op = plan.step[k];
       poll_cancel(cancel);
@@ -264,6 +274,11 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
           c->next += static_cast<size_t>(c->slot->count);
         }
       });
+    }
+    try {
+      backend->end_step(pattern_id, i);
+    } catch (const std::exception& e) {
+      throw Error("step " + std::to_string(i) + ": " + e.what());
     }
     try {
       backend->synchronize();
