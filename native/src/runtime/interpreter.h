@@ -16,9 +16,11 @@
 // The host Memory is the source of truth for sizes whatever the backend: every op's CPU check runs, then the
 // backend's own. The backend is called in this order (and only so): make (before the weights load, so a backend
 // the build lacks fails at once), check_op for every op of this rank, prepare once after the host inputs are
-// filled, run_op for each setup op then synchronize; each step: upload_inputs(timestep_only = true) after the
-// host's timestep is filled, run_op for each op the step runs (download after an op with a capture), synchronize
-// at the end of the step (its time is taken after it); download of each output; device_bytes.
+// filled, run_op for each setup op then synchronize, set_graphs_allowed (false when the run has captures); each
+// step: upload_inputs(timestep_only = true) after the host's timestep is filled, begin_step (true: the backend
+// replays the step pattern's captured graph, and the step's run_op calls are skipped), run_op for each op the step
+// runs (download after an op with a capture), end_step, synchronize at the end of the step (its time is taken
+// after it); download of each output; device_bytes.
 // Collectives (all_to_all, all_gather, send, recv, ring self_attention) run on the CPU backend only for now.
 //
 // Many ranks: each rank's process runs run_plan with its rank and a communicator (RunOptions::comm) connected to
