@@ -25,105 +25,19 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/ops.h"
+#include "runtime/solver_coefs.h"
 
 namespace od::cpu {
 
 namespace {
 
-// The schedule's field names, built once at load time so that run reads the step's coefficients without
-// allocating (StepSchedule::get takes a std::string; these are longer than the small-string buffer).
-const std::string SQRT_RECIP = "sqrt_recip_alphas_cumprod";
-const std::string SQRT_RECIPM1 = "sqrt_recipm1_alphas_cumprod";
-const std::string MEAN_COEF1 = "posterior_mean_coef1";
-const std::string MEAN_COEF2 = "posterior_mean_coef2";
-const std::string LOG_BETA = "log_beta";
-const std::string LOG_VARIANCE_CLIPPED = "posterior_log_variance_clipped";
-const std::string ADD_NOISE = "add_noise";
-const std::string SQRT_ALPHA_PREV = "sqrt_alpha_cumprod_prev";
-const std::string DIRECTION_COEF = "direction_coef";
-const std::string SIGMA = "sigma";
-const std::string ALPHA = "alpha";
-const std::string X_COEF = "x_coef";
-const std::string DATA_COEF = "data_coef";
-const std::string D1_COEF = "d1_coef";
-const std::string ORDER = "order";
-const std::string R0 = "r0";
-const std::string DT = "dt";
-
-const char* solver_name(Solver s) {
-  switch (s) {
-    case Solver::Ddpm:
-      return "ddpm";
-    case Solver::Ddim:
-      return "ddim";
-    case Solver::Dpmpp2m:
-      return "dpmpp2m";
-    case Solver::FlowEuler:
-      return "flow-euler";
-  }
-  return "?";
-}
-
-// One step's coefficients, read once per run (fails naming the step and field when the step lacks one).
-struct Coefs {
-  double sqrt_recip = 0, sqrt_recipm1 = 0;           // ddpm, ddim
-  double mean1 = 0, mean2 = 0, log_beta = 0, logv_clipped = 0;  // ddpm
-  double sqrt_alpha_prev = 0, direction = 0;         // ddim
-  double sigma = 0, alpha = 0, x_coef = 0, data_coef = 0, d1 = 0, r0 = 1;  // dpmpp2m (sigma also ddim)
-  double dt = 0;                                     // flow-euler
-  bool noise = false;   // draws z (ddpm add_noise; ddim add_noise with sigma ≠ 0)
-  bool second = false;  // dpmpp2m: a second-order step
-};
-
-Coefs coefs_of(const SolverOp& op, const StepSchedule& e) {
-  Coefs k;
-  switch (op.solver) {
-    case Solver::Ddpm:
-      k.sqrt_recip = e.get(SQRT_RECIP);
-      k.sqrt_recipm1 = e.get(SQRT_RECIPM1);
-      k.mean1 = e.get(MEAN_COEF1);
-      k.mean2 = e.get(MEAN_COEF2);
-      k.log_beta = e.get(LOG_BETA);
-      k.logv_clipped = e.get(LOG_VARIANCE_CLIPPED);
-      k.noise = e.get(ADD_NOISE) != 0;
-      break;
-    case Solver::Ddim:
-      k.sqrt_recip = e.get(SQRT_RECIP);
-      k.sqrt_recipm1 = e.get(SQRT_RECIPM1);
-      k.sqrt_alpha_prev = e.get(SQRT_ALPHA_PREV);
-      k.direction = e.get(DIRECTION_COEF);
-      k.sigma = e.get(SIGMA);
-      k.noise = e.get(ADD_NOISE) != 0 && k.sigma != 0;
-      break;
-    case Solver::Dpmpp2m: {
-      k.sigma = e.get(SIGMA);
-      k.alpha = e.get(ALPHA);
-      k.x_coef = e.get(X_COEF);
-      k.data_coef = e.get(DATA_COEF);
-      k.d1 = e.get(D1_COEF);
-      k.second = e.get(ORDER) == 2 && k.d1 != 0;
-      // r0 is null at order 1 (NaN in StepSchedule, whose get refuses it): read it directly, `r0 ?? 1` as the
-      // reference does.
-      const auto it = e.values.find(R0);
-      const double r0 = it == e.values.end() ? std::nan("") : it->second;
-      OD_CHECK(!k.second || (!std::isnan(r0) && r0 != 0),
-               "a second-order step at step " + std::to_string(e.index) + " has no ratio r0", "the plan's step table is inconsistent");
-      k.r0 = std::isnan(r0) ? 1 : r0;
-      break;
-    }
-    case Solver::FlowEuler:
-      k.dt = e.get(DT);
-      break;
-  }
-  return k;
-}
 
 // The whole plane of a (sample, channel) in the latent: `plane`, or with a band frames·height·width.
 int64_t whole_plane(const SolverOp& op) { return op.band ? (op.plane / op.band->count) * op.band->height : op.plane; }
 
 struct Task {
   const SolverOp* op;
-  Coefs k;
+  SolverCoefs k;
   float* latent;
   const float* prediction;
   float* history;
@@ -160,7 +74,7 @@ struct Noise {
 
 void run_range(const Task& t, int64_t begin, int64_t end) {
   const SolverOp& op = *t.op;
-  const Coefs& k = t.k;
+  const SolverCoefs& k = t.k;
   const int64_t C = op.channels, plane = op.plane, whole = t.whole;
   Noise noise;
   for (int64_t idx = begin; idx < end; idx++) {
@@ -238,7 +152,7 @@ void check_solver_update(const SolverOp& op, Memory& mem) {
     require_f32(mem, *op.history, op.samples * C * whole, "history");
   }
   // Every step has the coefficients this solver reads (run reads them again, for its own step).
-  for (const PlanStep& s : mem.plan().steps) coefs_of(op, s.schedule);
+  for (const PlanStep& s : mem.plan().steps) solver_coefs(op, s.schedule);
 }
 
 void run_solver_update(const SolverOp& op, Memory& mem) {
@@ -247,7 +161,7 @@ void run_solver_update(const SolverOp& op, Memory& mem) {
   OD_CHECK(step >= 0 && static_cast<size_t>(step) < steps.size(),
            "step " + std::to_string(step) + " is not in the plan's " + std::to_string(steps.size()) + " steps", "");
   Task t{&op,
-         coefs_of(op, steps[static_cast<size_t>(step)].schedule),
+         solver_coefs(op, steps[static_cast<size_t>(step)].schedule),
          mem.f32(op.latent),
          mem.f32(op.prediction),
          op.history ? mem.f32(*op.history) : nullptr,

@@ -37,6 +37,7 @@
 #include "cuda/dtype.cuh"
 #include "cuda/generator.cuh"
 #include "cuda/ops.h"
+#include "runtime/solver_coefs.h"
 
 namespace od::cuda {
 namespace {
@@ -45,82 +46,9 @@ constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
-// The schedule's field names, built once at load time so that run reads the step's coefficients without
-// allocating (as cpu/solver_update.cpp).
-const std::string SQRT_RECIP = "sqrt_recip_alphas_cumprod";
-const std::string SQRT_RECIPM1 = "sqrt_recipm1_alphas_cumprod";
-const std::string MEAN_COEF1 = "posterior_mean_coef1";
-const std::string MEAN_COEF2 = "posterior_mean_coef2";
-const std::string LOG_BETA = "log_beta";
-const std::string LOG_VARIANCE_CLIPPED = "posterior_log_variance_clipped";
-const std::string ADD_NOISE = "add_noise";
-const std::string SQRT_ALPHA_PREV = "sqrt_alpha_cumprod_prev";
-const std::string DIRECTION_COEF = "direction_coef";
-const std::string SIGMA = "sigma";
-const std::string ALPHA = "alpha";
-const std::string X_COEF = "x_coef";
-const std::string DATA_COEF = "data_coef";
-const std::string D1_COEF = "d1_coef";
-const std::string ORDER = "order";
-const std::string R0 = "r0";
-const std::string DT = "dt";
-
-// One step's coefficients (cpu/solver_update.cpp Coefs).
-struct Coefs {
-  double sqrt_recip = 0, sqrt_recipm1 = 0;
-  double mean1 = 0, mean2 = 0, log_beta = 0, logv_clipped = 0;
-  double sqrt_alpha_prev = 0, direction = 0;
-  double sigma = 0, alpha = 0, x_coef = 0, data_coef = 0, d1 = 0, r0 = 1;
-  double dt = 0;
-  bool noise = false;
-  bool second = false;
-};
-
-Coefs coefs_of(const SolverOp& op, const StepSchedule& e) {
-  Coefs k;
-  switch (op.solver) {
-    case Solver::Ddpm:
-      k.sqrt_recip = e.get(SQRT_RECIP);
-      k.sqrt_recipm1 = e.get(SQRT_RECIPM1);
-      k.mean1 = e.get(MEAN_COEF1);
-      k.mean2 = e.get(MEAN_COEF2);
-      k.log_beta = e.get(LOG_BETA);
-      k.logv_clipped = e.get(LOG_VARIANCE_CLIPPED);
-      k.noise = e.get(ADD_NOISE) != 0;
-      break;
-    case Solver::Ddim:
-      k.sqrt_recip = e.get(SQRT_RECIP);
-      k.sqrt_recipm1 = e.get(SQRT_RECIPM1);
-      k.sqrt_alpha_prev = e.get(SQRT_ALPHA_PREV);
-      k.direction = e.get(DIRECTION_COEF);
-      k.sigma = e.get(SIGMA);
-      k.noise = e.get(ADD_NOISE) != 0 && k.sigma != 0;
-      break;
-    case Solver::Dpmpp2m: {
-      k.sigma = e.get(SIGMA);
-      k.alpha = e.get(ALPHA);
-      k.x_coef = e.get(X_COEF);
-      k.data_coef = e.get(DATA_COEF);
-      k.d1 = e.get(D1_COEF);
-      k.second = e.get(ORDER) == 2 && k.d1 != 0;
-      // r0 is null at order 1 (NaN, refused by get): read directly, `r0 ?? 1` as the CPU does.
-      const auto it = e.values.find(R0);
-      const double r0 = it == e.values.end() ? std::nan("") : it->second;
-      OD_CHECK(!k.second || (!std::isnan(r0) && r0 != 0),
-               "a second-order step at step " + std::to_string(e.index) + " has no ratio r0", "the plan's step table is inconsistent");
-      k.r0 = std::isnan(r0) ? 1 : r0;
-      break;
-    }
-    case Solver::FlowEuler:
-      k.dt = e.get(DT);
-      break;
-  }
-  return k;
-}
-
 // One step's row of an op's device table: the coefficients and the FNV-1a state after "noise/<step>/".
 struct Row {
-  Coefs k;
+  SolverCoefs k;
   uint64_t name_state;
 };
 
@@ -153,7 +81,7 @@ __device__ __forceinline__ double noise_at(const Args& a, uint64_t name_state, i
 
 __global__ void solver_update_kernel(Args a) {
   const Row& row = a.rows[*a.step];
-  const Coefs k = row.k;
+  const SolverCoefs k = row.k;
   const uint64_t name_state = row.name_state;
   const int64_t C = a.channels, plane = a.plane, whole = a.whole;
   const int64_t total = a.samples * C * plane;
@@ -219,12 +147,12 @@ void build_solver_table(const SolverOp& op, const Memory& host, void* rows, std:
   const std::vector<PlanStep>& steps = host.plan().steps;
   Row* out = static_cast<Row*>(rows);
   errors.assign(steps.size(), std::string());
-  for (size_t i = 0; i < std::max<size_t>(1, steps.size()); i++) out[i] = Row{Coefs{}, 0};
+  for (size_t i = 0; i < std::max<size_t>(1, steps.size()); i++) out[i] = Row{SolverCoefs{}, 0};
   for (size_t i = 0; i < steps.size(); i++) {
     // A step whose coefficients are refused keeps a zero row and its message, raised when the step runs (as the
     // launcher read them only for the step being run).
     try {
-      out[i].k = coefs_of(op, steps[i].schedule);
+      out[i].k = solver_coefs(op, steps[i].schedule);
     } catch (const std::exception& e) {
       errors[i] = e.what();
       continue;
