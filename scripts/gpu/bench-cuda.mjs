@@ -24,6 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { parseArgs as parseCommandLine } from "node:util";
 
 const dist = (path) => import(new URL(`../../dist/${path}`, import.meta.url).href);
 const { compile } = await dist("compiler/compile.js");
@@ -34,34 +35,31 @@ const { runInputs, needsNegativeText } = await dist("runtime/run/inputs.js");
 const { fillNormals, tensorKey } = await dist("checkpoint/generator.js");
 const { writeSafetensors } = await dist("checkpoint/safetensors-write.js");
 
+/** The command line, through node:util parseArgs (unknown flags and missing values are its errors). */
 function parseArgs(argv) {
+  const { values } = parseCommandLine({
+    args: argv,
+    options: {
+      backend: { type: "string", default: "cuda" },
+      device: { type: "string", default: "0" },
+      steps: { type: "string", default: "5" },
+      gpu: { type: "string", default: "h100" },
+      only: { type: "string" },
+      smoke: { type: "boolean", default: false },
+      json: { type: "string" },
+      "write-shapes": { type: "string" },
+    },
+  });
   const args = {
-    backend: "cuda",
-    device: 0,
-    steps: 5,
-    gpu: "h100",
-    only: undefined,
-    smoke: false,
-    json: process.env.OUT ? join(process.env.OUT, "opendit-cuda.json") : undefined,
-    writeShapes: undefined,
+    backend: values.backend,
+    device: Number(values.device),
+    steps: Number(values.steps),
+    gpu: values.gpu,
+    only: values.only?.split(","),
+    smoke: values.smoke,
+    json: values.json ?? (process.env.OUT ? join(process.env.OUT, "opendit-cuda.json") : undefined),
+    writeShapes: values["write-shapes"],
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--backend") args.backend = next();
-    else if (a === "--device") args.device = Number(next());
-    else if (a === "--steps") args.steps = Number(next());
-    else if (a === "--gpu") args.gpu = next();
-    else if (a === "--only") args.only = next().split(",");
-    else if (a === "--smoke") args.smoke = true;
-    else if (a === "--json") args.json = next();
-    else if (a === "--write-shapes") args.writeShapes = next();
-    else throw new Error(`unknown argument ${a} (known: --backend, --device, --steps, --gpu, --only, --smoke, --json, --write-shapes)`);
-  }
   if (args.backend !== "cuda" && args.backend !== "cpu") throw new Error(`--backend must be cuda or cpu, not ${args.backend}`);
   if (!Number.isSafeInteger(args.steps) || args.steps < 1) throw new Error("--steps needs a whole number of at least 1");
   return args;

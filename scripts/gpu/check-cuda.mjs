@@ -22,6 +22,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs as parseCommandLine } from "node:util";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const dist = (path) => import(new URL(`../../dist/${path}`, import.meta.url).href);
@@ -35,22 +36,19 @@ const { fillNormals, tensorKey } = await dist("checkpoint/generator.js");
 const BOUND = { fp32: 1e-4, bf16: 2e-2 };
 const MIN_PSNR = 35;
 
+/** The command line, through node:util parseArgs (unknown flags and missing values are its errors). */
 function parseArgs(argv) {
-  const args = { backend: "cuda", device: 0, steps: 30, only: undefined, json: process.env.OUT ? join(process.env.OUT, "check-cuda.json") : undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--backend") args.backend = next();
-    else if (a === "--device") args.device = Number(next());
-    else if (a === "--steps") args.steps = Number(next());
-    else if (a === "--only") args.only = next().split(",");
-    else if (a === "--json") args.json = next();
-    else throw new Error(`unknown argument ${a} (known: --backend cuda|cpu, --device N, --steps N, --only a,b, --json FILE)`);
-  }
+  const { values } = parseCommandLine({
+    args: argv,
+    options: { backend: { type: "string", default: "cuda" }, device: { type: "string", default: "0" }, steps: { type: "string", default: "30" }, only: { type: "string" }, json: { type: "string" } },
+  });
+  const args = {
+    backend: values.backend,
+    device: Number(values.device),
+    steps: Number(values.steps),
+    only: values.only?.split(","),
+    json: values.json ?? (process.env.OUT ? join(process.env.OUT, "check-cuda.json") : undefined),
+  };
   if (args.backend !== "cuda" && args.backend !== "cpu") throw new Error(`--backend must be cuda or cpu, not ${args.backend}`);
   if (!Number.isSafeInteger(args.steps) || args.steps < 1) throw new Error("--steps needs a whole number of at least 1");
   return args;
