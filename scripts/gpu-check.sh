@@ -6,7 +6,9 @@
 #   build         the addon with the CUDA backend (cmake-js, nvcc from /usr/local/cuda); the configure summary
 #   native-tests  native/test/cuda_{gemm,generator,attention}_test.cu, each built with nvcc and run (a missing
 #                 one is skipped with a line saying so). A test's sources are those of a `// gpu-check-sources:`
-#                 line in it, else the defaults below (the build commands the tests' headers give)
+#                 line in it, else the defaults below (the build commands the tests' headers give). Where cuDNN is
+#                 found (cudnn.h and libcudnn.so in CUDNN_ROOT or the system dirs), a test with a
+#                 `// gpu-check-cudnn-sources:` line also gets those sources, -DOPENDIT_WITH_CUDNN=1 and -lcudnn
 #   check         node scripts/gpu/check-cuda.mjs: CUDA vs CPU per op and whole runs, every family
 #   bench         node scripts/gpu/bench-cuda.mjs: opendit's step time, STDiT-XL/2 and DiT-XL/2
 #   pytorch       python3 bench/pytorch_baseline.py: the same models in PyTorch, eager and torch.compile
@@ -113,6 +115,26 @@ fi
 # ---- standalone native GPU tests ----
 if wanted native-tests; then
   mkdir -p build/gpu-tests
+  # cuDNN for the tests that can use it (optional: without it they build without their cuDNN parts).
+  cudnn_flags=""
+  cudnn_inc=""
+  for d in ${CUDNN_ROOT:+$CUDNN_ROOT/include} /usr/include/x86_64-linux-gnu /usr/include /usr/local/cuda/include; do
+    [[ -f $d/cudnn.h ]] && { cudnn_inc=$d; break; }
+  done
+  cudnn_lib=""
+  for d in ${CUDNN_ROOT:+$CUDNN_ROOT/lib64 $CUDNN_ROOT/lib} /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/cuda/lib64; do
+    [[ -e $d/libcudnn.so ]] && { cudnn_lib=$d; break; }
+  done
+  if [[ -n $cudnn_inc && -n $cudnn_lib ]]; then
+    cudnn_flags="-DOPENDIT_WITH_CUDNN=1"
+    [[ $cudnn_inc == /usr/include || $cudnn_inc == /usr/include/x86_64-linux-gnu ]] || cudnn_flags+=" -I$cudnn_inc"
+    [[ $cudnn_lib == /usr/lib/x86_64-linux-gnu || $cudnn_lib == /usr/lib64 || $cudnn_lib == /usr/lib ]] ||
+      cudnn_flags+=" -L$cudnn_lib -Xlinker -rpath=$cudnn_lib"
+    cudnn_flags+=" -lcudnn"
+    echo "native tests: cuDNN found ($cudnn_inc/cudnn.h, $cudnn_lib/libcudnn.so)" | tee -a "$LOG"
+  else
+    echo "native tests: cuDNN not found (cudnn.h: ${cudnn_inc:-none}, libcudnn.so: ${cudnn_lib:-none}): tests without their cuDNN parts" | tee -a "$LOG"
+  fi
   for t in cuda_gemm_test cuda_generator_test cuda_attention_test; do
     src=native/test/$t.cu
     if [[ ! -f $src ]]; then
@@ -128,6 +150,11 @@ if wanted native-tests; then
     esac
     sources=""
     for s in ${listed:-$defaults}; do [[ -f $s ]] && sources+=" $s"; done
+    cudnn_listed=$(sed -n 's#^// *gpu-check-cudnn-sources: *##p' "$src" | head -1)
+    if [[ -n $cudnn_listed && -n $cudnn_flags ]]; then
+      for s in $cudnn_listed; do [[ -f $s ]] && sources+=" $s"; done
+      flags+=" $cudnn_flags"
+    fi
     # shellcheck disable=SC2086
     step "$t" 240 15 bash -c "nvcc -std=c++17 -arch=sm_90 -O3 -Inative/src $flags $src $sources -o build/gpu-tests/$t && ./build/gpu-tests/$t"
   done

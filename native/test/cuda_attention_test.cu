@@ -15,6 +15,15 @@
 // cross 2x16384 q x120 k. After the cases, every streaming-kernel variant (AttentionArgs::variant, 0 .. 
 // kAttentionVariants − 1) is checked on the streaming-path correctness cases and timed on the spatial shapes; a
 // table of ms and TFLOP/s per variant, with the fastest correct one per shape, ends the output.
+//
+// With cuDNN (add -DOPENDIT_WITH_CUDNN=1 native/src/cuda/cudnn_attention.cu -lcudnn to the command above;
+// scripts/gpu-check.sh does where it finds cudnn.h and libcudnn.so), a last section checks cuDNN's fused attention
+// (cuda/cudnn_attention.cu) against the same reference on the spatial shapes and prints, per timed shape,
+// "cudnn: X ms, Y TFLOP/s (own vN: ...)" beside the fastest correct streaming variant of the table; a cuDNN
+// failure counts as a failed case. Without it the section says it was not built.
+//
+// gpu-check-sources: native/src/cuda/attention_kernel.cu native/src/core/error.cpp
+// gpu-check-cudnn-sources: native/src/cuda/cudnn_attention.cu
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -29,6 +38,9 @@
 #include <vector>
 
 #include "cuda/attention_kernel.cuh"
+#if OPENDIT_WITH_CUDNN
+#include "cuda/cudnn_attention.h"
+#endif
 
 using od::DType;
 using od::cuda::AttentionArgs;
@@ -134,6 +146,7 @@ struct Case {
   int sequences_checked = 4;     // first and last few sequences; 0 = all
   bool time = false;
   int variant = -1;              // AttentionArgs::variant (−1: env OPENDIT_ATTENTION_VARIANT or the default)
+  bool cudnn = false;            // run cuda/cudnn_attention.cu instead of launch_attention (OPENDIT_WITH_CUDNN builds)
 };
 
 bool run_case(const Case& c, double* ms_out = nullptr) {
@@ -228,9 +241,34 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
   a.keys = c.keys > 0 ? c.keys : a.kv_rows;
   a.variant = c.variant;
 
-  try {
-    if (cache) od::cuda::launch_kv_cache_write(w, nullptr);
+  auto launch = [&] {
+#if OPENDIT_WITH_CUDNN
+    if (c.cudnn) {
+      od::cuda::cudnn_attention_run(a, nullptr);
+      return;
+    }
+#endif
     od::cuda::launch_attention(a, nullptr);
+  };
+  std::string kernel_name;
+  try {
+    if (c.cudnn) {
+#if OPENDIT_WITH_CUDNN
+      if (!od::cuda::cudnn_attention_fits(a)) {
+        std::printf("%-40s FAIL: the cuDNN path does not fit these arguments\n", c.name.c_str());
+        return false;
+      }
+      od::cuda::cudnn_attention_prepare(a);  // the plan is built here, outside the timed runs
+      kernel_name = od::cuda::cudnn_attention_describe(a);
+#else
+      std::printf("%-40s FAIL: built without cuDNN\n", c.name.c_str());
+      return false;
+#endif
+    } else {
+      kernel_name = od::cuda::attention_kernel_name(a);
+    }
+    if (cache) od::cuda::launch_kv_cache_write(w, nullptr);
+    launch();
   } catch (const std::exception& e) {
     std::printf("%-40s FAIL: %s\n", c.name.c_str(), e.what());
     return false;
@@ -315,18 +353,18 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
   const double rel = max_err / std::max(max_ref, 1e-30);
   const double bound = t == DType::F32 ? 1e-4 : t == DType::F16 ? 5e-3 : 1e-2;
   const bool ok = rel <= bound && std::isfinite(rel);
-  std::printf("%-40s %-50s rel err %.3e (max |ref| %.3f, %lld outputs) %s", c.name.c_str(), od::cuda::attention_kernel_name(a), rel, max_ref,
+  std::printf("%-40s %-50s rel err %.3e (max |ref| %.3f, %lld outputs) %s", c.name.c_str(), kernel_name.c_str(), rel, max_ref,
               static_cast<long long>(checked), ok ? "ok" : "FAIL");
 
   if (c.time) {
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
-    for (int i = 0; i < 3; i++) od::cuda::launch_attention(a, nullptr);
+    for (int i = 0; i < 3; i++) launch();
     std::vector<float> ms;
     for (int i = 0; i < 20; i++) {
       CK(cudaEventRecord(e0));
-      od::cuda::launch_attention(a, nullptr);
+      launch();
       CK(cudaEventRecord(e1));
       CK(cudaEventSynchronize(e1));
       float m = 0;
@@ -602,6 +640,48 @@ int main() {
   }
   for (int v = 0; v < nv; v++)
     if (bad[v]) std::printf("variant %d: %d case(s) FAIL\n", v, bad[v]);
+
+  // cuDNN's fused attention (cuda/cudnn_attention.cu) on the spatial shapes, beside the own kernel's fastest
+  // correct variant of the table above.
+  std::printf("\n---- cuDNN fused attention ----\n");
+#if OPENDIT_WITH_CUDNN
+  std::printf("%s\n", od::cuda::cudnn_attention_version().c_str());
+  {
+    std::vector<Case> cchecks;
+    Case c = self("  cudnn spatial f16 2x16h x1024", 2, 1024);
+    c.dtype = DType::F16;
+    cchecks.push_back(c);
+    c = self("  cudnn spatial hd64 2x16h x1024", 2, 1024);
+    c.hd = 64;
+    cchecks.push_back(c);
+    c = self("  cudnn spatial 2x16h x1000 (odd length)", 2, 1000);
+    cchecks.push_back(c);
+    for (Case x : cchecks) {
+      x.cudnn = true;
+      if (!run_case(x)) failed++;
+    }
+    for (size_t i = 0; i < timed.size(); i++) {
+      Case x = timed[i];
+      x.cudnn = true;
+      x.name = "  cudnn" + x.name.substr(1);
+      double cms = 0;
+      const bool ok = run_case(x, &cms);
+      if (!ok) failed++;
+      const double flops = 4.0 * x.batch * x.heads * x.queries * static_cast<double>(x.queries) * x.hd;
+      int best = -1;
+      for (int v = 0; v < nv; v++)
+        if (!bad[v] && ms[i][v] > 0 && (best < 0 || ms[i][v] < ms[i][best])) best = v;
+      std::printf("%-44s cudnn: %.3f ms, %.1f TFLOP/s", x.name.c_str() + 8, cms, cms > 0 ? flops / (cms * 1e-3) * 1e-12 : 0.0);
+      if (best >= 0)
+        std::printf(" (own v%d: %.3f ms, %.1f TFLOP/s; cudnn/own time %.2f)%s\n", best, ms[i][best], flops / (ms[i][best] * 1e-3) * 1e-12,
+                    cms / ms[i][best], ok ? "" : " FAIL");
+      else
+        std::printf(" (own: no correct variant)%s\n", ok ? "" : " FAIL");
+    }
+  }
+#else
+  std::printf("not built (compile with -DOPENDIT_WITH_CUDNN=1 native/src/cuda/cudnn_attention.cu -lcudnn)\n");
+#endif
   std::printf("%d failed in all\n", failed);
   return failed ? 1 : 0;
 }

@@ -104,6 +104,8 @@ class CudaBackend final : public Backend {
              describe_op(op) + ": collectives on the CUDA backend need NCCL, which is not built yet",
              "run with --backend cpu");
     if (const auto* linear = std::get_if<LinearOp>(&op.body)) cuda::prepare_linear(*linear, mem, *gemm_, describe_op(op));
+    if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body))
+      ::od::with_context(describe_op(op), [&] { cuda::prepare_self_attention(*attention, mem); });
     scratch_need_ = std::max(scratch_need_, cuda::scratch_bytes(op, mem));
   }
 

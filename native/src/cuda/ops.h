@@ -52,6 +52,10 @@ size_t scratch_bytes(const Op& op, const Memory& host);
 size_t solver_table_bytes(const SolverOp& op, const Memory& host);
 void build_solver_table(const SolverOp& op, const Memory& host, void* rows, std::vector<std::string>& errors);
 
+// Check-time preparation of a self_attention op (cuda/self_attention.cu): with OPENDIT_ATTENTION=cudnn, builds the
+// cuDNN plan for its shape (outside any CUDA graph capture); fails there when cuDNN was asked for but not built.
+void prepare_self_attention(const SelfAttentionOp& op, const Memory& host);
+
 #define OD_CUDA_OP(Kind, Struct) void run_##Kind(const Struct& op, Context& ctx);
 OD_CUDA_OP(timestep_embed, TimestepEmbedOp)
 OD_CUDA_OP(linear, LinearOp)

@@ -7,13 +7,95 @@
 // valid_keys (default: all `keys`) rows. The fresh rows are read back as the cache stores them (bf16 in a bf16
 // plan), where the CPU keeps them in double: a difference within the storage dtype's rounding.
 // `ring` (K/V passed around a ring group) has no CUDA kernel yet: refused here and in the backend's check.
+//
+// Which attention runs: OPENDIT_ATTENTION (read once) = own (the default: cuda/attention_kernel.cu) or cudnn
+// (cuDNN's fused flash attention, cuda/cudnn_attention.cu, where it fits: bf16/f16 without q/k norm, RoPE,
+// kv_cache or valid_keys, spatial lengths > 128; the own kernel elsewhere). The cuDNN plans are built at check time
+// (prepare_self_attention), before any CUDA graph capture.
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "core/error.h"
 #include "cuda/attention_kernel.cuh"
+#include "cuda/cudnn_attention.h"
 #include "cuda/ops.h"
 
 namespace od::cuda {
+namespace {
+
+// Which attention runs where cuDNN's fits: OPENDIT_ATTENTION=cudnn|own, default cudnn where this build has it.
+// Measured on an H200 (docs/BENCHMARKS.md): cuDNN's fused attention made STDiT-XL/2 16x512x512's step 102 ms
+// against 114 ms with our own kernel, both checked against the CPU backend by scripts/gpu/check-cuda.mjs.
+bool cudnn_selected() {
+  static const bool selected = [] {
+    const char* e = std::getenv("OPENDIT_ATTENTION");
+    const std::string v = e ? e : "";
+    OD_CHECK(v.empty() || v == "own" || v == "cudnn", "OPENDIT_ATTENTION=" + v + " is not an attention implementation",
+             "use cudnn (the default where built) or own");
+    if (v == "own") return false;
+#if OPENDIT_WITH_CUDNN
+    return true;
+#else
+    OD_CHECK(v.empty(), "OPENDIT_ATTENTION=cudnn, but this build has no cuDNN (the configure summary says why)",
+             "install cuDNN 9 (cudnn.h and libcudnn) and rebuild, or use OPENDIT_ATTENTION=own");
+    return false;
+#endif
+  }();
+  return selected;
+}
+
+#if OPENDIT_WITH_CUDNN
+// The attention arguments of the op: pointers from `qkv`/`out` (null at check time), dtypes from the same.
+AttentionArgs plain_args(const SelfAttentionOp& op, const void* qkv, DType qkv_dtype, void* out, DType out_dtype) {
+  const int64_t width = op.heads * op.head_dim;
+  const char* base = static_cast<const char*>(qkv);
+  const int64_t esz = dtype_bytes(qkv_dtype);
+  AttentionArgs a;
+  a.q = base;
+  a.k = base ? base + width * esz : nullptr;
+  a.v = base ? base + 2 * width * esz : nullptr;
+  a.out = out;
+  a.q_dtype = a.kv_dtype = qkv_dtype;
+  a.out_dtype = out_dtype;
+  a.q_stride = a.kv_stride = 3 * width;
+  a.out_stride = width;
+  a.batch = op.batch;
+  a.heads = op.heads;
+  a.head_dim = op.head_dim;
+  a.queries = a.kv_rows = op.seq;
+  a.keys = op.valid_keys.value_or(op.seq);
+  a.scale = op.scale;
+  return a;
+}
+
+// The cuDNN path applies to the op (its arguments fit, whatever the pointers): no transform of q/k, no cache.
+bool cudnn_candidate(const SelfAttentionOp& op) {
+  return !op.ring && !op.kv_cache && !op.q_norm && !op.k_norm && !op.rope_theta.has_value();
+}
+
+DType plan_dtype(const Memory& host, BufRef ref) {
+  const Plan& plan = host.plan();
+  const std::string& name = plan.name_of(ref);
+  for (const PlanBuffer& b : plan.buffers)
+    if (b.name == name) return b.dtype;
+  OD_FAIL("self_attention: buffer `" + name + "` is not among the plan's buffers", "a runtime defect");
+}
+#endif
+
+}  // namespace
+
+void prepare_self_attention(const SelfAttentionOp& op, const Memory& host) {
+  if (!cudnn_selected()) return;  // fails here, at check time, for OPENDIT_ATTENTION=cudnn without cuDNN
+#if OPENDIT_WITH_CUDNN
+  if (!cudnn_candidate(op)) return;
+  const AttentionArgs a = plain_args(op, nullptr, plan_dtype(host, op.qkv), nullptr, plan_dtype(host, op.out));
+  if (cudnn_attention_fits(a)) cudnn_attention_prepare(a);
+#else
+  (void)op;
+  (void)host;
+#endif
+}
 
 void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
   if (op.ring)
@@ -90,6 +172,12 @@ void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
     a.k_tf = kt;
   }
   a.keys = op.valid_keys.value_or(a.kv_rows);
+#if OPENDIT_WITH_CUDNN
+  if (cudnn_selected() && cudnn_candidate(op) && cudnn_attention_fits(a)) {
+    cudnn_attention_run(a, ctx.stream);
+    return;
+  }
+#endif
   launch_attention(a, ctx.stream);
 }
 
