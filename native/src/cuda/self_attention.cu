@@ -26,7 +26,9 @@ namespace {
 
 // Which attention runs where cuDNN's fits: OPENDIT_ATTENTION=cudnn|own, default cudnn where this build has it.
 // Measured on an H200 (docs/BENCHMARKS.md): cuDNN's fused attention made STDiT-XL/2 16x512x512's step 102 ms
-// against 114 ms with our own kernel, both checked against the CPU backend by scripts/gpu/check-cuda.mjs.
+// against 114 ms with our own kernel; both are checked against an fp64 reference on the spatial shapes by
+// native/test/cuda_attention_test.cu (the tiny pipelines of scripts/gpu/check-cuda.mjs have too few tokens to reach
+// cuDNN's path).
 bool cudnn_selected() {
   static const bool selected = [] {
     const char* e = std::getenv("OPENDIT_ATTENTION");
