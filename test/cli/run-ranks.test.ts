@@ -7,6 +7,8 @@
  * - a `dsp 2` run writes latents equal to the one-rank run's, and `--check-against 1` prints the comparison;
  * - a rank killed mid-run (SIGKILL of its pid, from the `{event: "ranks", pids}` line of `--json`): the launcher
  *   ends within 5 s with exit 4 and an error naming rank 1, no rank process is left, nothing is written;
+ * - Ctrl-C (SIGINT to the launcher's process): exit 4 within 5 s, "interrupted by SIGINT", no rank left, nothing
+ *   written;
  * - every rank failing on a checkpoint tensor of the wrong shape: exit 4, the message names the tensor;
  * - a stuck rank (SIGSTOP) with `--collective-timeout 2`: exit 4 within 10 s with a timeout naming the ranks;
  * - two nodes on loopback (`--nnodes 2 --node-rank 0|1 --rendezvous`, one rank each): node 0 writes the one-rank
@@ -53,6 +55,8 @@ const ENV: Readonly<Record<string, string | undefined>> = { PATH: process.env["P
 interface Running {
   /** Settles with the exit code and what was written, once runCli returns. */
   readonly done: Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The launcher's process id, when it runs as its own process (spawnCli). */
+  readonly pid?: number;
   /** Resolves with the first parsed JSON line of stderr that `match` accepts. */
   waitFor(match: (event: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
@@ -143,7 +147,7 @@ function spawnCli(argv: readonly string[], env: Readonly<Record<string, string>>
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr: stderr.text() }));
   });
   stderr.ended(done);
-  return { done, waitFor: stderr.waitFor };
+  return { done, waitFor: stderr.waitFor, ...(child.pid !== undefined ? { pid: child.pid } : {}) };
 }
 
 /** The rank processes' pids, from the `{event: "ranks", pids}` line. */
@@ -266,6 +270,24 @@ describe("opendit run on two ranks", () => {
     expect(r.code).toBe(4);
     expect(seconds).toBeLessThan(5);
     expect(r.stderr).toMatch(/^error: rank 1 was killed by SIGKILL/m);
+    expect(pids.filter(alive)).toEqual([]);
+    expectNothingWritten(out);
+  });
+
+  it("stops every rank within 5 s on Ctrl-C (SIGINT to the launcher); nothing is written", async () => {
+    const out = join(root, "out-interrupted");
+    const running = spawnCli(["tiny-dsp2.yaml", "--out", out, "--steps", LONG_STEPS, "--json"]);
+    const pids = await rankPids(running);
+    await firstStep(running);
+    const interrupted = Date.now();
+    expect(running.pid).toBeDefined();
+    process.kill(running.pid!, "SIGINT");
+    const r = await running.done;
+    const seconds = (Date.now() - interrupted) / 1000;
+    keepStaging(r.stderr);
+    expect(r.code).toBe(4);
+    expect(seconds).toBeLessThan(5);
+    expect(r.stderr).toMatch(/^error: interrupted by SIGINT/m);
     expect(pids.filter(alive)).toEqual([]);
     expectNothingWritten(out);
   });
