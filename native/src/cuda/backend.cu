@@ -163,10 +163,16 @@ class CudaBackend final : public Backend {
     for (const auto& [slot, ref] : timestep_only ? timestep_inputs_ : all_inputs_) dev_->upload(*slot, ref, stream_);
   }
 
-  void set_graphs_allowed(bool allowed) override { graphs_allowed_ = allowed; }
+  void set_graphs_allowed(bool allowed) override {
+    graphs_allowed_ = allowed;
+    // Fusion, like graphs, only where no capture reads a buffer mid-step (a fused gate's output is never written).
+    const char* fuse = std::getenv("OPENDIT_CUDA_FUSE");
+    if (allowed && !(fuse && std::string(fuse) == "0") && ctx_.host) plan_fusions(ctx_.host->plan());
+  }
 
   bool begin_step(int pattern, int step) override {
     OD_CHECK(dev_, "a step began before the CUDA backend was prepared", "a runtime defect");
+    in_step_ = true;
     OD_CHECK(!capturing_, "a step began inside another step's capture", "a runtime defect");
     OD_CHECK(step >= 0 && step < step_count_,
              "step " + std::to_string(step) + " is not in the plan's " + std::to_string(step_count_) + " steps", "");
@@ -191,7 +197,17 @@ class CudaBackend final : public Backend {
     return false;
   }
 
-  void end_step(int pattern, int) override {
+  void end_step(int pattern, int step) override {
+    try {
+      end_capture(pattern, step);
+    } catch (...) {
+      in_step_ = false;
+      throw;
+    }
+    in_step_ = false;
+  }
+
+  void end_capture(int pattern, int) {
     if (!capturing_) return;
     capturing_ = false;
     cudaGraph_t captured = nullptr;
@@ -231,6 +247,48 @@ class CudaBackend final : public Backend {
 
   void enqueue(const Op& op, Memory& mem) {
     ctx_.host = &mem;
+    if (in_step_ && !fused_gate_.empty()) {
+      const size_t k = static_cast<size_t>(op.id);
+      if (k < skipped_gate_.size() && skipped_gate_[k]) return;  // runs inside the add that consumes it
+      if (k < fused_gate_.size() && fused_gate_[k]) {
+        const Op& gate = *fused_gate_[k];
+        if (profile_) profile_begin(op);
+        const bool fused = cuda::run_gated_add(std::get<GateOp>(gate.body), std::get<AddOp>(op.body), ctx_);
+        if (profile_) profile_end();
+        if (fused) return;
+        launch(gate);  // the vectorised pass does not apply: the two ops as they are, in order
+      }
+    }
+    launch(op);
+  }
+
+  // A step op `gate` immediately followed by the `add` that reads its output, where that output is an activation
+  // whose last read is that add and both ops run on exactly the same steps and ranks: the gated residual of every
+  // DiT block. The add then computes both in one pass (cuda::run_gated_add); the gate is skipped.
+  void plan_fusions(const Plan& plan) {
+    fused_gate_.assign(plan.step.size(), nullptr);
+    skipped_gate_.assign(plan.step.size(), 0);
+    for (size_t k = 0; k + 1 < plan.step.size(); k++) {
+      const Op& g = plan.step[k];
+      const Op& a = plan.step[k + 1];
+      const auto* gate = std::get_if<GateOp>(&g.body);
+      const auto* add = std::get_if<AddOp>(&a.body);
+      if (!gate || !add || g.id != static_cast<int>(k) || a.id != static_cast<int>(k + 1)) continue;
+      if (g.pab != a.pab || g.mlp != a.mlp || g.stage != a.stage || g.phase != a.phase || g.block != a.block ||
+          g.block_kind != a.block_kind || g.latent_ring || a.latent_ring)
+        continue;
+      const bool reads_gate = (add->a.id == gate->out.id) != (add->b.id == gate->out.id);
+      if (!reads_gate || add->out.id == gate->out.id || add->count != gate->rows * gate->width) continue;
+      const PlanBuffer* out = nullptr;
+      for (const PlanBuffer& b : plan.buffers)
+        if (b.name == plan.name_of(gate->out)) out = &b;
+      if (!out || out->role != BufferRole::Activation || !out->live || (*out->live)[1] != a.id) continue;
+      fused_gate_[k + 1] = &g;
+      skipped_gate_[k] = 1;
+    }
+  }
+
+  void launch(const Op& op) {
     if (profile_) profile_begin(op);
     std::visit(
         [&](const auto& body) {
@@ -351,6 +409,10 @@ class CudaBackend final : public Backend {
   }
   bool graphs_enabled_ = graphs_from_env();
   bool graphs_allowed_ = true;
+  bool in_step_ = false;
+  // Step op id → the gate fused into this add (nullptr: none); step op id → 1 for a gate that runs inside its add.
+  std::vector<const Op*> fused_gate_;
+  std::vector<char> skipped_gate_;
   bool capturing_ = false;
   std::map<int, PatternGraph> graphs_;
   std::vector<std::pair<const Op*, Memory*>> recorded_;  // the run_op calls of the capture under way

@@ -79,4 +79,9 @@ OD_CUDA_OP(guidance, GuidanceOp)
 OD_CUDA_OP(solver_update, SolverOp)
 #undef OD_CUDA_OP
 
+// `add` of `a` fed by `gate` g (g.out one of a's operands, dead after a), as one pass: a.out = other + g.gate ⊙ g.x.
+// Returns false, launching nothing, where the vectorised kernel does not apply (dtypes, alignment, width); the
+// caller then runs the two ops as they are.
+bool run_gated_add(const GateOp& g, const AddOp& a, Context& ctx);
+
 }  // namespace od::cuda

@@ -327,6 +327,11 @@ class PlanParser {
       out.offset = nat(b, "offset");
       out.bytes = nat(b, "bytes");
       if (b.has("stages")) out.stages = nat_array(b.at("stages"));
+      if (b.has("live")) {
+        const std::vector<int64_t> live = nat_array(b.at("live"));
+        if (live.size() != 2) b.at("live").fail("expected [first write, last read]");
+        out.live = std::array<int64_t, 2>{live[0], live[1]};
+      }
       // The arena is allocated from these numbers and buffers are bound at offset..offset+bytes: a mismatch
       // here would be an out-of-bounds write later, so it is checked once now.
       int64_t expected = shape_bytes(out.shape, dtype_bytes(out.dtype));

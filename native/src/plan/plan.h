@@ -269,6 +269,8 @@ struct PlanBuffer {
   BufferRole role = BufferRole::Activation;
   int64_t offset = 0;  // bytes, in the plan's dtype sizes
   int64_t bytes = 0;
+  // Activations: the step-program op ids of the first write and the last read.
+  std::optional<std::array<int64_t, 2>> live;
   std::vector<int64_t> stages;  // empty: every stage
 };
 
