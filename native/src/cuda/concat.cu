@@ -7,14 +7,11 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 // Part [rows, width] into columns [offset, offset + width) of out [rows, total].
 __global__ void concat_kernel(const void* part, DType pt, void* out, DType ot, int64_t rows, int64_t width, int64_t total, int64_t offset) {

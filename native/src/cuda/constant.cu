@@ -11,15 +11,13 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kChunk = 32;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 struct Values {
   float f[kChunk];    // float outputs: the values rounded to fp32

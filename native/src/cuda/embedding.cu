@@ -9,14 +9,11 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 __global__ void embedding_kernel(const void* table, DType tt, const int32_t* ids, void* out, DType ot, int64_t count, int64_t width,
                                  int64_t entries) {

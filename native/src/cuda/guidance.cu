@@ -14,14 +14,11 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 struct Args {
   const void* x;

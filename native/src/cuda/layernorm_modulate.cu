@@ -21,12 +21,12 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxWarpWidth = 2048;  // the widest row the warp kernel holds in registers
 

@@ -20,18 +20,15 @@
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/gemm.h"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kScratchAlign = 256;
 
-unsigned blocks_for(int64_t n) {
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)));
-}
 int64_t round_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 
 // A tensor as the planner sees it: dtype, address (a device address, or at check time the plan's byte offset in

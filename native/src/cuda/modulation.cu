@@ -8,14 +8,11 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 // table == nullptr: no table (the source rows alone, 0 + v).
 __global__ void modulation_kernel(const void* table, DType tt, const void* source, DType st, void* out, DType ot, int64_t samples,

@@ -16,12 +16,11 @@
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
 
 struct Args {
   const void* x;

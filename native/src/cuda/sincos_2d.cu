@@ -11,14 +11,11 @@
 
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 __global__ void sincos_2d_kernel(void* out, DType ot, int64_t first, int64_t count, int64_t rows, int64_t cols, int64_t width,
                                  double row_scale, double col_scale) {

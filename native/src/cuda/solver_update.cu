@@ -35,16 +35,13 @@
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/dtype.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/generator.cuh"
 #include "cuda/ops.h"
 #include "runtime/solver_coefs.h"
 
 namespace od::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t{1} << 20)); }
 
 // One step's row of an op's device table: the coefficients and the FNV-1a state after "noise/<step>/".
 struct Row {
