@@ -12,6 +12,7 @@
 #   check         node scripts/gpu/check-cuda.mjs: CUDA vs CPU per op and whole runs, every family
 #   bench         node scripts/gpu/bench-cuda.mjs: opendit's step time, STDiT-XL/2 and DiT-XL/2
 #   pytorch       python3 bench/pytorch_baseline.py: the same models in PyTorch, eager and torch.compile
+# (setup, build and the step table are scripts/gpu/common.sh's, shared with scripts/gpu-multi.sh.)
 # The whole log is $OUT/gpu-check.log; the figures $OUT/check-cuda.json, $OUT/opendit-cuda.json, $OUT/pytorch.json;
 # the last lines printed (and $OUT/summary.txt) are the step table and opendit against PyTorch. Exit status 1 when
 # any step failed.
@@ -34,83 +35,15 @@ STEPS=${GPU_CHECK_STEPS:-build,native-tests,check,bench,pytorch}
 BUDGET=${GPU_CHECK_BUDGET:-570}
 export PYTHONUNBUFFERED=1
 
-declare -a TABLE=()
-FAILED=0
-
-wanted() { [[ ",$STEPS," == *",$1,"* ]]; }
-
-# Seconds a step may run: its own limit, or what is left of the budget less a reserve for the summary.
-limit() {
-  local left=$((BUDGET - SECONDS - 15))
-  ((left < 10)) && left=10
-  ((left < $1)) && echo "$left" || echo "$1"
-}
-
-# record NAME RC SECONDS [NOTE]
-record() {
-  local status=ok
-  [[ $2 == skip ]] && status=skipped
-  [[ $2 != 0 && $2 != skip ]] && { status="FAIL (exit $2)"; FAILED=1; }
-  [[ $2 == 124 || $2 == 137 ]] && status="FAIL (time limit)"
-  TABLE+=("$(printf '%-26s %-18s %6ss  %s' "$1" "$status" "$3" "${4:-}")")
-}
-
-# step NAME LIMIT TAIL_LINES COMMAND...: runs COMMAND under a time limit, its output into the log; prints its tail.
-step() {
-  local name=$1 max=$2 tail_lines=$3
-  shift 3
-  local t0=$SECONDS lim
-  lim=$(limit "$max")
-  echo "===== $name (limit ${lim}s): $*" >>"$LOG"
-  timeout -k 5 "$lim" "$@" >"$OUT/.step.log" 2>&1
-  local rc=$?
-  cat "$OUT/.step.log" >>"$LOG"
-  echo "===== $name: exit $rc after $((SECONDS - t0))s" >>"$LOG"
-  echo "---- $name: exit $rc, $((SECONDS - t0))s"
-  tail -n "$tail_lines" "$OUT/.step.log"
-  rm -f "$OUT/.step.log"
-  record "$name" "$rc" "$((SECONDS - t0))"
-  return "$rc"
-}
+# wanted, limit, record, step; setup_gpu_machine (GPU_NAME, GPU_PROFILE); build_addon (build_ok)
+# shellcheck source=scripts/gpu/common.sh
+source "$ROOT/scripts/gpu/common.sh"
 
 # ---- setup ----
-t0=$SECONDS
-setup_rc=0
-(
-  for f in .gpu/node.tar.xz .gpu/node_modules.tar.gz .gpu/dist.tar.gz; do
-    [[ -f $f ]] || { echo "missing $f: run \`bash scripts/pack-gpu.sh\` here and carry .gpu"; exit 1; }
-  done
-  mkdir -p /opt/node && tar xJf .gpu/node.tar.xz -C /opt/node &&
-    rm -rf node_modules dist && tar xzf .gpu/node_modules.tar.gz && tar xzf .gpu/dist.tar.gz
-) >>"$LOG" 2>&1 || setup_rc=$?
-((setup_rc == 0)) || { echo "setup failed:"; tail -n 5 "$LOG"; }
-record setup "$setup_rc" "$((SECONDS - t0))"
-export PATH=/opt/node/bin:/usr/local/cuda/bin:$PATH
-export CUDACXX=/usr/local/cuda/bin/nvcc
-export npm_config_nodedir=/opt/node   # cmake-js takes Node's headers from there (no download)
-export CUDAARCHS=${CUDAARCHS:-90}     # Hopper, where CMakeLists.txt does not say
-export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
-GPU_NAME=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
-echo "gpu: ${GPU_NAME:-none found}; node $(node --version 2>/dev/null || echo missing); $(nvcc --version 2>/dev/null | grep -o 'release [0-9.]*' || echo 'nvcc missing')" | tee -a "$LOG"
-case "$GPU_NAME" in *H200*) GPU_PROFILE=h200 ;; *) GPU_PROFILE=h100 ;; esac
+setup_gpu_machine
 
 # ---- build ----
-build_ok=1
-if wanted build; then
-  step build 360 0 node node_modules/cmake-js/bin/cmake-js compile --directory native --out build/native || build_ok=0
-  echo "configure summary:"
-  grep -A3 "native backends:" "$LOG" | sed 's/^.*-- //' | head -4
-  if ((build_ok == 0)); then
-    echo "build failed; its last lines:"
-    awk '/^===== build \(/{p=1} p' "$LOG" | grep -v '^=====' | grep -iE "error|fatal|undefined" | head -20
-    awk '/^===== build \(/{p=1} p' "$LOG" | tail -n 25
-  fi
-fi
-[[ -f build/native/Release/opendit.node ]] || build_ok=0
-if ((build_ok)); then
-  echo -n "addon backends: "
-  node -e 'import("./dist/runtime/native/addon.js").then((m) => console.log(JSON.stringify(m.loadNative().info().backends)))' 2>&1 | tee -a "$LOG"
-fi
+build_addon
 
 # ---- standalone native GPU tests ----
 if wanted native-tests; then
