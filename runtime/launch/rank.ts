@@ -53,7 +53,7 @@ export function endpointHost(env: RankEnvironment): string {
 /**
  * The CUDA device index of this rank, as its process sees the devices: 0 under our launcher (it gives each rank
  * its one device in CUDA_VISIBLE_DEVICES); under a foreign one `runtime.devices[localRank]`, else the local rank.
- * (A plan of several ranks runs on the CPU until the CUDA backend has NCCL: runtime/run/run.ts chooseBackend.)
+ * (A plan of several ranks runs on CUDA only in a build with NCCL: runtime/run/run.ts chooseBackend.)
  */
 export function rankDevice(job: RankJob, env: RankEnvironment): number {
   if (env.launcher === "opendit") return 0;

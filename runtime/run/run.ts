@@ -3,7 +3,8 @@
  * that is built, output formats this version writes), a plan of more than one rank handed to the launcher
  * (runtime/launch/, one process per rank) or run as one rank under a foreign launcher, the weights and inputs from the pipeline's
  * files, the native run itself (runtime/native/addon.ts, on a native thread, progress back on this one), and
- * the outputs and run.json written all or nothing. Every failure a user can fix is a RunError naming what and
+ * the outputs, the pictures the formats ask for (runtime/media/: the VAE's decode where the native run returns
+ * one, else the linear latent preview) and run.json written all or nothing. Every failure a user can fix is a RunError naming what and
  * where; a native error (a checkpoint tensor that does not fit, an op that fails) keeps the native message.
  */
 import { readFile } from "node:fs/promises";
@@ -17,6 +18,7 @@ import type { Spec } from "../../compiler/spec/schema.js";
 import { compareOutputs, type SampleError } from "../launch/assemble.js";
 import { checkWorld, collectiveTimeoutMs as collectiveTimeoutFromEnv, parseAddress, rankEnvironment, rendezvousTimeoutMs, type Address, type Env, type RankEnvironment } from "../launch/env.js";
 import { runForeignRank } from "../launch/foreign.js";
+import { runMediaWriter, type RunMedia } from "../media/run-media.js";
 import type { RankJob } from "../launch/job.js";
 import { launchRanks } from "../launch/launcher.js";
 import { loadNative, NativeUnavailableError, type NativeAddon, type NativeInfo, type NativeProgress, type NativeRunResult, type NativeWeights } from "../native/addon.js";
@@ -32,9 +34,6 @@ export type Backend = "cpu" | "cuda";
 export function runnableBackends(info: NativeInfo): readonly Backend[] {
   return info.backends.cuda.built ? ["cpu", "cuda"] : ["cpu"];
 }
-
-/** The output formats this version writes; the others need the VAE decode and the image and video writers. */
-const WRITTEN_FORMATS: readonly string[] = ["latents"];
 
 export interface RunOptions {
   /** The pipeline file as it was named (recorded in run.json). */
@@ -73,7 +72,9 @@ export interface RunSummary {
   readonly outDir: string;
   readonly outputs: readonly WrittenOutput[];
   readonly record: RunRecord;
-  /** Things the run did not do that the pipeline asked for (output formats not built yet). */
+  /** The pictures written (png, gif, mp4), where the formats ask for them; also in the record. */
+  readonly media?: RunMedia;
+  /** Things the run did not do that the pipeline asked for (previews during the run, an MP4 without ffmpeg). */
   readonly warnings: readonly string[];
   /** The final tensors written (for `--check-against`). */
   readonly tensors: readonly OutputTensor[];
@@ -88,31 +89,46 @@ export interface PeerSummary {
   readonly note: string;
 }
 
-/** The warnings about output formats this version does not write; latents.safetensors is written whatever they ask. */
+/**
+ * The warnings, known before the run, about outputs the pipeline asks for that this version does not write.
+ * latents.safetensors is written whatever the formats say; png, gif and mp4 are written (runtime/media/), and
+ * their own notes (an MP4 without ffmpeg) join the warnings after the run.
+ */
 export function formatWarnings(spec: Spec): string[] {
-  const formats = spec.output?.formats ?? ["latents"];
-  const missing = formats.filter((f) => !WRITTEN_FORMATS.includes(f));
-  if (missing.length === 0) return [];
-  const names = missing.map((f) => `\`${f}\``).join(", ");
-  const instead = formats.includes("latents") ? "only latents.safetensors is written" : "latents.safetensors is written instead";
-  return [`output ${missing.length === 1 ? "format" : "formats"} ${names} ${missing.length === 1 ? "is" : "are"} not written: the VAE decode and the image and video writers are not built yet; ${instead}`];
+  const every = spec.output?.preview_every;
+  if (every === undefined) return [];
+  return [
+    `\`output.preview_every: ${every}\` is not written: the native runtime's progress events carry no latent, so no preview can be taken during the run; the pictures of the final latents are written as the formats ask`,
+  ];
+}
+
+/** The media's notes as warnings, after the run's own. */
+function withMediaNotes(warnings: readonly string[], media: RunMedia | undefined): string[] {
+  return [...warnings, ...(media?.notes ?? [])];
+}
+
+/** Whether this build runs plans of several ranks on CUDA (its collectives over NCCL), and why not. */
+export function cudaRunsSeveralRanks(info: NativeInfo): { readonly built: boolean; readonly reason: string } {
+  if (!info.backends.cuda.built) return { built: false, reason: info.backends.cuda.reason };
+  return info.backends.cuda.nccl ?? { built: false, reason: "this build of the addon does not report NCCL" };
 }
 
 /**
- * The backend to run on, or a RunError saying why the asked one cannot run. Unasked, a plan of one rank runs on
- * CUDA where the build has it; a plan of several ranks runs on the CPU (its collectives need NCCL on CUDA, which
- * is not built yet), and asking for CUDA there is refused.
+ * The backend to run on, or a RunError saying why the asked one cannot run. Unasked, a plan runs on CUDA where the
+ * build has it (a plan of several ranks: where it has NCCL too, which its collectives run over), else on the CPU;
+ * asking for CUDA for several ranks without NCCL is refused with the build's reason.
  */
 export function chooseBackend(asked: Backend | undefined, fromSpec: Backend | undefined, info: NativeInfo, world = 1): Backend {
   const cuda = info.backends.cuda;
   const runnable = runnableBackends(info);
-  const backend = asked ?? fromSpec ?? (world === 1 && runnable.includes("cuda") ? "cuda" : "cpu");
+  const nccl = cudaRunsSeveralRanks(info);
+  const backend = asked ?? fromSpec ?? (runnable.includes("cuda") && (world === 1 || nccl.built) ? "cuda" : "cpu");
   if (backend === "cuda") {
     const source = asked !== undefined ? "`--backend cuda`" : "`runtime.backend: cuda`";
     const fix = asked !== undefined ? "`--backend cpu`" : "`--backend cpu` (or `runtime.backend: cpu` in the file)";
     if (!runnable.includes("cuda")) throw new RunError(`${source} asks for the CUDA backend, which this build of opendit does not have: ${cuda.reason}; run on the CPU with ${fix}`);
-    if (world > 1) {
-      throw new RunError(`${source}: this plan runs on ${world} ranks, and the CUDA backend runs plans of one rank only (several ranks need NCCL, which is not built yet); run with ${fix}, or on one rank`);
+    if (world > 1 && !nccl.built) {
+      throw new RunError(`${source}: this plan runs on ${world} ranks, and the CUDA backend runs several ranks only over NCCL, which this build does not have: ${nccl.reason}; run with ${fix}, or on one rank`);
     }
   }
   return backend;
@@ -210,11 +226,27 @@ export async function runCompiledAnyRole(spec: Spec, plan: Plan, options: RunOpt
     result,
   };
   let record: RunRecord | undefined;
-  const outputs = await writeRunOutputs(outDir, tensors, { planHash: plan.hash, pipeline: plan.name, version }, (written, writeSeconds) => {
-    record = runRecord(facts, written, writeSeconds, (performance.now() - started) / 1000);
-    return recordText(record);
-  });
-  return { outDir, outputs, record: record!, warnings, tensors };
+  let media: RunMedia | undefined;
+  // The VAE's decode where the native run returned one (its `video` output), else the latent preview.
+  const stageMedia = runMediaWriter(spec, tensors, options.env ?? process.env, result.outputs.find((t) => t.name === "video"));
+  const outputs = await writeRunOutputs(
+    outDir,
+    tensors,
+    { planHash: plan.hash, pipeline: plan.name, version },
+    (written, writeSeconds) => {
+      const base = runRecord(facts, written, writeSeconds, (performance.now() - started) / 1000);
+      record = media ? { ...base, media } : base;
+      return recordText(record);
+    },
+    stageMedia
+      ? async (dir) => {
+          const stage = await stageMedia(dir);
+          media = stage.media;
+          return stage.staged;
+        }
+      : undefined,
+  );
+  return { outDir, outputs, record: record!, ...(media ? { media } : {}), warnings: withMediaNotes(warnings, media), tensors };
 }
 
 /** The rank a foreign launcher made this process, if any (a world-1 foreign environment is not one). */
@@ -275,7 +307,7 @@ async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise
     }
     const published = await runForeignRank(job, rankEnv, { outDir, version, ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.native ? { native: options.native } : {}) });
     if (!published) return { kind: "peer", note: `rank ${rankEnv.rank} of ${rankEnv.world} (${rankEnv.launcher}) finished; rank 0 writes the outputs` };
-    return { outDir, outputs: published.outputs, record: published.record, warnings, tensors: published.tensors };
+    return { outDir, outputs: published.outputs, record: published.record, ...(published.media ? { media: published.media } : {}), warnings: withMediaNotes(warnings, published.media), tensors: published.tensors };
   }
 
   const launched = await launchRanks({
@@ -293,7 +325,7 @@ async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise
   });
   if (!launched.published) return { kind: "peer", note: `the ranks of node ${options.nodeRank ?? 0} finished; node 0 writes the outputs (logs in ${launched.logsDir})` };
   const p = launched.published;
-  return { outDir, outputs: p.outputs, record: p.record, warnings, tensors: p.tensors, logsDir: launched.logsDir };
+  return { outDir, outputs: p.outputs, record: p.record, ...(p.media ? { media: p.media } : {}), warnings: withMediaNotes(warnings, p.media), tensors: p.tensors, logsDir: launched.logsDir };
 }
 
 /** The error of a parallel run's final tensors against a one-rank run of the same Spec (`--check-against 1`). */
@@ -303,7 +335,7 @@ export async function checkAgainstOneRank(spec: Spec, tensors: readonly OutputTe
   if (!result.plan || !result.spec || errors.length > 0) throw new RunError(`the one-rank plan for --check-against has errors:\n${diagnosticLines(errors)}`);
   const { onProgress: _ignored, ...rest } = options;
   // The backend the parallel run had (chooseBackend of a plan of several ranks), not the one-rank default.
-  const backend = options.backend ?? spec.runtime?.backend ?? "cpu";
+  const backend = chooseBackend(options.backend, spec.runtime?.backend, loadAddon(options).info(), 2);
   const one = await executeOneRank(result.spec, result.plan, { ...rest, backend });
   return compareOutputs(tensors, one.tensors);
 }

@@ -54,6 +54,16 @@ describe("info()", () => {
     expect(typeof info.backends.cuda.reason).toBe("string");
     expect(info.backends.cuda.reason.trim().length).toBeGreaterThan(0);
   });
+
+  it("says whether NCCL is built, with the reason: never without the CUDA backend", () => {
+    const { cuda } = native().info().backends;
+    expect(cuda.nccl, "info().backends.cuda.nccl").toBeDefined();
+    const nccl = cuda.nccl!;
+    expect(typeof nccl.built).toBe("boolean");
+    expect(nccl.reason.trim().length).toBeGreaterThan(0);
+    if (!cuda.built) expect(nccl).toEqual({ built: false, reason: "the CUDA backend is not built" });
+    if (nccl.built) expect(nccl.reason).toMatch(/^NCCL \d+\.\d+\.\d+, /);
+  });
 });
 
 describe("run()", () => {
@@ -218,7 +228,7 @@ describe("run() on the CUDA backend", () => {
     }
   });
 
-  it("refuses a plan with collectives on CUDA, naming the op (they need NCCL)", async () => {
+  it("refuses a plan with collectives on CUDA without NCCL, or without a transport, naming the op", async () => {
     const plan = compilePlan(`version: 1
 name: addon-cuda-collectives
 model: { family: dit, variant: dit-tiny, checkpoint: random, dtype: fp32 }
@@ -242,8 +252,10 @@ parallel: { world: 2, layout: "cfg 2" }
       );
     expect(error, "backend: cuda ran a plan with collectives").toBeInstanceOf(Error);
     const message = (error as Error).message;
-    // Without CUDA the build's reason comes first; with it, the first collective is named.
+    // Without CUDA the build's reason comes first; with it, the first collective is named, with NCCL's reason where
+    // the build has no NCCL, else saying this run has no transport to set NCCL up over.
     if (!cuda.built) expect(message).toContain(cuda.reason);
-    else expect(message).toMatch(new RegExp(`op ${first!.id} \\(${first!.op}.*collectives on the CUDA backend need NCCL, which is not built yet`));
+    else if (!cuda.nccl?.built) expect(message).toMatch(new RegExp(`op ${first!.id} \\(${first!.op}.*exchanging data between GPU ranks needs NCCL, which this build does not have: `));
+    else expect(message).toMatch(new RegExp(`op ${first!.id} \\(${first!.op}.*but this run has no communicator`));
   });
 });

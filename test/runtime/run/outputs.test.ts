@@ -1,7 +1,8 @@
 /**
  * runtime/run/outputs.ts and the run checks of run.ts that need no native run: outputs are stored with the
- * shape of their plan buffer (an image family's latent without its frame axis), written all or nothing (a
- * failure leaves neither temporary files nor a directory the run created, and keeps an earlier run's files),
+ * shape of their plan buffer (an image family's latent without its frame axis), written all or nothing with the
+ * staged media (a failure, ffmpeg's included, leaves neither temporary files nor a directory the run created,
+ * and keeps an earlier run's files),
  * and the backend is chosen, or refused with the reason, from the flag, the file and what the addon has.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,10 +12,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openSafetensors } from "../../../checkpoint/safetensors.js";
 import { compile } from "../../../compiler/compile.js";
 import type { Plan } from "../../../compiler/plan/types.js";
+import { FfmpegError } from "../../../runtime/media/mp4.js";
+import { writeStaged } from "../../../runtime/media/staging.js";
 import type { NativeInfo } from "../../../runtime/native/addon.js";
 import { RunError } from "../../../runtime/run/errors.js";
 import { outputTensors, writeRunOutputs } from "../../../runtime/run/outputs.js";
-import { chooseBackend, formatWarnings, runnableBackends } from "../../../runtime/run/run.js";
+import { chooseBackend, cudaRunsSeveralRanks, formatWarnings, runnableBackends } from "../../../runtime/run/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "opendit-outputs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,6 +91,30 @@ describe("writeRunOutputs", () => {
     expect(readFileSync(join(out, "run.json"), "utf8")).toBe("earlier\n");
   });
 
+  it("commits the staged media with the tensors and the record, and removes them when the record fails", async () => {
+    const out = join(dir, "with-media");
+    const media = async (target: string) => [await writeStaged(join(target, "preview.png"), Uint8Array.of(1, 2, 3))];
+    await writeRunOutputs(out, [tensor], META, () => "{}\n", media);
+    expect(readdirSync(out).sort()).toEqual(["latents.safetensors", "preview.png", "run.json"]);
+    const failed = join(dir, "with-media-failing");
+    await expect(
+      writeRunOutputs(failed, [tensor], META, () => {
+        throw new Error("record failed");
+      }, media),
+    ).rejects.toThrow("record failed");
+    expect(readdirSync(dir)).not.toContain("with-media-failing");
+  });
+
+  it("turns an ffmpeg failure into a RunError, leaving nothing", async () => {
+    const out = join(dir, "ffmpeg-failing");
+    const error = await writeRunOutputs(out, [tensor], META, () => "{}\n", async () => {
+      throw new FfmpegError("ffmpeg exited with code 1 while writing preview.mp4");
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RunError);
+    expect((error as RunError).message).toBe(`cannot write the outputs into ${out}: ffmpeg exited with code 1 while writing preview.mp4`);
+    expect(readdirSync(dir)).not.toContain("ffmpeg-failing");
+  });
+
   it("turns a file-system failure into a RunError naming the directory", async () => {
     const blocker = join(dir, "blocker");
     writeFileSync(blocker, "a file where the directory should be");
@@ -98,9 +125,18 @@ describe("writeRunOutputs", () => {
 });
 
 describe("chooseBackend", () => {
-  const info = (built: boolean): NativeInfo => ({
+  const NO_NCCL = "nccl.h not found (set NCCL_ROOT)";
+  /** A build with or without CUDA and, with it, with or without NCCL ("unreported": an addon that does not say). */
+  const info = (built: boolean, nccl: boolean | "unreported" = false): NativeInfo => ({
     version: "0.0.0",
-    backends: { cpu: { built: true, threads: 2, compiler: "test" }, cuda: { built, reason: built ? "nvcc 12" : "no CUDA compiler (nvcc) found" } },
+    backends: {
+      cpu: { built: true, threads: 2, compiler: "test" },
+      cuda: {
+        built,
+        reason: built ? "nvcc 12" : "no CUDA compiler (nvcc) found",
+        ...(nccl === "unreported" ? {} : { nccl: built && nccl ? { built: true, reason: "NCCL 2.21.5, /usr/lib/libnccl.so" } : { built: false, reason: built ? NO_NCCL : "the CUDA backend is not built" } }),
+      },
+    },
   });
 
   it("runs on CUDA where built unless asked otherwise, and on the CPU elsewhere", () => {
@@ -114,10 +150,29 @@ describe("chooseBackend", () => {
     expect(runnableBackends(info(true))).toEqual(["cpu", "cuda"]);
   });
 
-  it("runs a plan of several ranks on the CPU, and refuses CUDA for it until NCCL is built", () => {
+  it("runs a plan of several ranks on the CPU without NCCL, and refuses CUDA for it naming NCCL's reason", () => {
     expect(chooseBackend(undefined, undefined, info(true), 2)).toBe("cpu");
-    expect(() => chooseBackend("cuda", undefined, info(true), 2)).toThrow(/`--backend cuda`: this plan runs on 2 ranks, .*NCCL.*`--backend cpu`/);
-    expect(() => chooseBackend(undefined, "cuda", info(true), 4)).toThrow(/`runtime\.backend: cuda`: this plan runs on 4 ranks/);
+    expect(() => chooseBackend("cuda", undefined, info(true), 2)).toThrow(
+      `\`--backend cuda\`: this plan runs on 2 ranks, and the CUDA backend runs several ranks only over NCCL, which this build does not have: ${NO_NCCL}; run with \`--backend cpu\`, or on one rank`,
+    );
+    expect(() => chooseBackend(undefined, "cuda", info(true), 4)).toThrow(/`runtime\.backend: cuda`: this plan runs on 4 ranks, .*nccl\.h not found/);
+    // An addon that does not report NCCL runs several ranks on the CPU, as one without it.
+    expect(chooseBackend(undefined, undefined, info(true, "unreported"), 2)).toBe("cpu");
+    expect(() => chooseBackend("cuda", undefined, info(true, "unreported"), 2)).toThrow(/does not report NCCL/);
+    // Without CUDA at all, the CUDA backend's own reason comes first.
+    expect(() => chooseBackend("cuda", undefined, info(false), 2)).toThrow(/does not have: no CUDA compiler \(nvcc\) found/);
+  });
+
+  it("runs a plan of several ranks on CUDA by default where NCCL is built, and as asked", () => {
+    expect(chooseBackend(undefined, undefined, info(true, true), 2)).toBe("cuda");
+    expect(chooseBackend(undefined, undefined, info(true, true), 8)).toBe("cuda");
+    expect(chooseBackend("cuda", undefined, info(true, true), 4)).toBe("cuda");
+    expect(chooseBackend(undefined, "cuda", info(true, true), 4)).toBe("cuda");
+    // Asked for the CPU (flag or file), it stays there.
+    expect(chooseBackend("cpu", undefined, info(true, true), 2)).toBe("cpu");
+    expect(chooseBackend(undefined, "cpu", info(true, true), 2)).toBe("cpu");
+    expect(cudaRunsSeveralRanks(info(true, true))).toEqual({ built: true, reason: "NCCL 2.21.5, /usr/lib/libnccl.so" });
+    expect(cudaRunsSeveralRanks(info(false, true))).toEqual({ built: false, reason: "no CUDA compiler (nvcc) found" });
   });
 
   it("refuses CUDA with the configure step's reason, saying where it was asked for", () => {
@@ -127,10 +182,11 @@ describe("chooseBackend", () => {
 });
 
 describe("formatWarnings", () => {
-  it("warns about formats that need the VAE decode, and says latents are written", () => {
-    const spec = (formats: ("latents" | "mp4" | "png" | "gif")[]) => ({ output: { dir: "out", formats } }) as Parameters<typeof formatWarnings>[0];
+  it("warns only that previews during the run are not written: every format is", () => {
+    const spec = (formats: ("latents" | "mp4" | "png" | "gif")[], every?: number) =>
+      ({ output: { dir: "out", formats, ...(every !== undefined ? { preview_every: every } : {}) } }) as Parameters<typeof formatWarnings>[0];
     expect(formatWarnings(spec(["latents"]))).toEqual([]);
-    expect(formatWarnings(spec(["mp4", "latents"]))[0]).toMatch(/^output format `mp4` is not written: .*; only latents\.safetensors is written$/);
-    expect(formatWarnings(spec(["png", "gif"]))[0]).toMatch(/^output formats `png`, `gif` are not written: .*; latents\.safetensors is written instead$/);
+    expect(formatWarnings(spec(["mp4", "png", "gif", "latents"]))).toEqual([]);
+    expect(formatWarnings(spec(["png"], 5))).toEqual([expect.stringMatching(/^`output\.preview_every: 5` is not written: the native runtime's progress events carry no latent/)]);
   });
 });
