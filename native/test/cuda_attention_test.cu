@@ -16,6 +16,9 @@
 // kAttentionVariants − 1) is checked on the streaming-path correctness cases and timed on the spatial shapes; a
 // table of ms and TFLOP/s per variant, with the fastest correct one per shape, ends the output.
 //
+// The temporal cases include the STDiT shape read in the spatial row order (AttentionArgs::seq_inner: the permutes
+// around temporal attention folded away, cuda/permute_fold.h), timed beside the plain one.
+//
 // With cuDNN (add -DOPENDIT_WITH_CUDNN=1 native/src/cuda/cudnn_attention.cu -lcudnn to the command above;
 // scripts/gpu-check.sh does where it finds cudnn.h and libcudnn.so), a last section checks cuDNN's fused attention
 // (cuda/cudnn_attention.cu) against the same reference on the spatial shapes and prints, per timed shape,
@@ -147,6 +150,12 @@ struct Case {
   bool time = false;
   int variant = -1;              // AttentionArgs::variant (−1: env OPENDIT_ATTENTION_VARIANT or the default)
   bool cudnn = false;            // run cuda/cudnn_attention.cu instead of launch_attention (OPENDIT_WITH_CUDNN builds)
+  // Packed self-attention in a decomposed layout (AttentionArgs::seq_inner, cuda/permute_fold.h): inner > 0 lays
+  // the batch's sequences out as STDiT's temporal attention without its permutes, rows in [batch / inner, queries,
+  // inner] order (sequence b = (b / inner, b % inner), token i at row (b / inner)·queries·inner + i·inner +
+  // b % inner); out in that order too (out_folded, the full fold) or in the plain [batch, queries] order.
+  int64_t inner = 0;
+  bool out_folded = true;
 };
 
 bool run_case(const Case& c, double* ms_out = nullptr) {
@@ -240,6 +249,22 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
   }
   a.keys = c.keys > 0 ? c.keys : a.kv_rows;
   a.variant = c.variant;
+  if (c.inner > 0) {
+    a.seq_inner = c.inner;
+    a.q_seq = a.kv_seq = {c.queries * c.inner * 3 * D, 3 * D};
+    a.q_stride = a.kv_stride = c.inner * 3 * D;
+    if (c.out_folded) {
+      a.out_seq = {c.queries * c.inner * D, D};
+      a.out_stride = c.inner * D;
+    } else {
+      a.out_seq = {c.inner * c.queries * D, c.queries * D};
+    }
+  }
+  // Rows of sequence b's token i in qkv (q) and in out (Case::inner).
+  auto q_row = [&c](int64_t b, int64_t i) {
+    return c.inner > 0 ? (b / c.inner) * c.queries * c.inner + i * c.inner + b % c.inner : b * c.queries + i;
+  };
+  auto out_row = [&c, &q_row](int64_t b, int64_t i) { return c.inner > 0 && c.out_folded ? q_row(b, i) : b * c.queries + i; };
 
   auto launch = [&] {
 #if OPENDIT_WITH_CUDNN
@@ -304,7 +329,7 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
             vr = kr + D;
           }
         } else if (c.packed) {
-          kr = host_q + (b * c.queries + j) * 3 * D + D + h * hd;
+          kr = host_q + q_row(b, j) * 3 * D + D + h * hd;
           vr = kr + D;
         } else {
           kr = kvt.host.data() + (b * c.kv_rows + j) * 2 * D + h * hd;
@@ -319,7 +344,7 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
       }
       const int64_t step = c.rows_checked == 0 ? 1 : std::max<int64_t>(1, c.queries / c.rows_checked);
       for (int64_t i = (b * 7 + h) % step; i < c.queries; i += step) {
-        const float* qr = host_q + (b * c.queries + i) * (c.packed ? 3 * D : D) + h * hd;
+        const float* qr = host_q + (c.packed ? q_row(b, i) * 3 * D : (b * c.queries + i) * D) + h * hd;
         for (int64_t d = 0; d < hd; d++) q[d] = qr[d];
         if (c.packed) transform(q, c.qk_norm ? qw.host.data() : nullptr, 1e-6, c.rope, theta, c.cache_offset + i);
         double mx = -INFINITY;
@@ -342,7 +367,7 @@ bool run_case(const Case& c, double* ms_out = nullptr) {
           double acc = 0;
           if (total > 0)
             for (int64_t j = 0; j < nkeys; j++) acc += s[j] / total * V[j * hd + d];
-          const double g = got[(b * c.queries + i) * D + h * hd + d];
+          const double g = got[out_row(b, i) * D + h * hd + d];
           max_err = std::max(max_err, std::fabs(g - acc));
           max_ref = std::max(max_ref, std::fabs(acc));
           checked++;
@@ -485,6 +510,45 @@ int main() {
     c.qk_norm = c.rope = true;
     c.keys = 60;
     c.rows_checked = 0;
+    cases.push_back(c);
+  }
+  // Temporal attention in the spatial row order (cuda/permute_fold.h: the permutes around it folded away): the
+  // STDiT shape, the full fold (out in [B, T, S] order) and the input fold (out in [B, S, T] order), then with
+  // qk-norm + RoPE (STDiT3), fp32 (SIMT) and more than 128 keys (the SIMT kernel, the streaming one takes no
+  // decomposition).
+  {
+    Case c = self("temporal folded 2x1024 x16 (full fold)", 2048, 16);
+    c.inner = 1024;
+    c.time = true;
+    c.rows_checked = 0;
+    c.sequences_checked = 8;
+    cases.push_back(c);
+    c.name = "temporal folded 2x1024 x16 (input fold)";
+    c.out_folded = false;
+    cases.push_back(c);
+    c = self("temporal folded qk-norm+rope 3x40 x15", 120, 15);
+    c.inner = 40;
+    c.heads = 4;
+    c.qk_norm = c.rope = true;
+    c.keys = 13;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
+    c.name = "temporal folded qk-norm+rope 3x40 x15 (input fold)";
+    c.out_folded = false;
+    cases.push_back(c);
+    c = self("temporal folded fp32 (simt) 2x24 x16", 48, 16);
+    c.inner = 24;
+    c.dtype = DType::F32;
+    c.qk_norm = c.rope = true;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
+    cases.push_back(c);
+    c = self("temporal folded 2x3 x150 (simt: > 128 keys)", 6, 150);
+    c.inner = 3;
+    c.heads = 2;
+    c.rows_checked = 0;
+    c.sequences_checked = 0;
     cases.push_back(c);
   }
   // Cross-attention: 16,384 queries × 300 text keys, 120 valid (scattered); the second sample has none (zeros).

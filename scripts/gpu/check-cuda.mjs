@@ -11,9 +11,13 @@
  *    it inherited), measured as max|a − b| / max|b| and reported per op kind.
  * 2. Whole sampler runs (30 steps): the CUDA final latent of the fp32 and the bf16 plan against the CPU backend's
  *    latent of the fp32 plan, as PSNR = 20·log10(max|ref| / rms(a − b)).
+ * 3. The fused residuals (native/src/cuda/fusion.h: linear → gate → add chains run as one GEMM with the residual in
+ *    its epilogue): a 3-step run with fusion on against one with OPENDIT_CUDA_FUSE=0, final latents compared as in
+ *    1 (bounds as there: the fused path only skips roundings to storage), and the run's `fusions` must count at
+ *    least one GEMM-fused chain (CUDA only) and none with fusion off.
  *
- * Fails (exit 1) when an fp32 op error is above 1e-4, a bf16 op error above 2e-2, a PSNR below 35 dB, or a run
- * fails. `--backend cpu` replaces the CUDA side by the CPU backend: a smoke test of this script on a machine
+ * Fails (exit 1) when an fp32 op error is above 1e-4, a bf16 op error above 2e-2, a PSNR below 35 dB, fused and
+ * unfused latents differ by more than those bounds, no chain was fused, or a run fails. `--backend cpu` replaces the CUDA side by the CPU backend: a smoke test of this script on a machine
  * without a GPU (every error is then 0). Writes its figures as JSON to --json FILE (default $OUT/check-cuda.json
  * when $OUT is set).
  *
@@ -35,6 +39,7 @@ const { fillNormals, tensorKey } = await dist("checkpoint/generator.js");
 
 const BOUND = { fp32: 1e-4, bf16: 2e-2 };
 const MIN_PSNR = 35;
+const FUSION_STEPS = 3;
 
 /** The command line, through node:util parseArgs (unknown flags and missing values are its errors). */
 function parseArgs(argv) {
@@ -253,6 +258,18 @@ function outputOf(result, plan) {
   return out.data;
 }
 
+/** Runs `body` with the environment variable `name` set to `value` (the native backend reads it per run), then restores it. */
+async function withEnv(name, value, body) {
+  const before = process.env[name];
+  process.env[name] = value;
+  try {
+    return await body();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}
+
 const fmtErr = (e) => (e === undefined ? "-" : Number.isFinite(e) ? e.toExponential(2) : String(e));
 const fmtDb = (d) => (d === undefined ? "-" : Number.isFinite(d) ? d.toFixed(1) : d > 0 ? "inf" : "-inf");
 const messageOf = (e) => (e instanceof Error ? e.message : String(e));
@@ -284,7 +301,7 @@ async function main() {
       continue;
     }
     for (const dtype of ["fp32", "bf16"]) {
-      const row = { family: c.family, dtype, ops: 0, worstOp: undefined, worstError: 0, psnr: undefined, deviceBytes: undefined, msPerStep: undefined };
+      const row = { family: c.family, dtype, ops: 0, worstOp: undefined, worstError: 0, psnr: undefined, deviceBytes: undefined, msPerStep: undefined, fusions: undefined, fusionError: undefined };
       rows.push(row);
       try {
         const { plan, spec } = compiled(c.text(dtype, args.steps), c.file);
@@ -317,6 +334,20 @@ async function main() {
         const per = whole.timings.perStep;
         row.msPerStep = per.length > 1 ? (1000 * per.slice(1).reduce((s, x) => s + x, 0)) / (per.length - 1) : undefined;
         if (!(row.psnr >= MIN_PSNR)) failures.push(`${c.family} ${dtype}: whole run PSNR ${fmtDb(row.psnr)} dB < ${MIN_PSNR} dB against the CPU fp32 latent`);
+        // The fused residuals against the same ops unfused (the backend reads OPENDIT_CUDA_FUSE per run).
+        const short = { steps: Math.min(FUSION_STEPS, args.steps) };
+        const fused = await withEnv("OPENDIT_CUDA_FUSE", "1", () => run(plan, weights, inputs, testSide, short));
+        const unfused = await withEnv("OPENDIT_CUDA_FUSE", "0", () => run(plan, weights, inputs, testSide, short));
+        row.fusions = fused.fusions;
+        row.fusionError = maxRelativeError(outputOf(fused, plan), outputOf(unfused, plan));
+        if (!(row.fusionError <= BOUND[dtype]))
+          failures.push(`${c.family} ${dtype}: the fused run's latent is ${fmtErr(row.fusionError)} (max relative) from the unfused run's > ${BOUND[dtype]}`);
+        // Every family's plan has gated residuals (fused as a gated add where cuBLASLt has no alpha-vector GEMM, as on
+        // the H200 with CUDA 13.0); the ungated ones (cross-attention projections) run in the GEMM's epilogue.
+        if (args.backend === "cuda" && !(fused.fusions?.gemmResidual + fused.fusions?.gatedAdd > 0))
+          failures.push(`${c.family} ${dtype}: no residual ran fused (fusions ${JSON.stringify(fused.fusions)})`);
+        if (unfused.fusions && unfused.fusions.gemmResidual + unfused.fusions.gatedAdd !== 0)
+          failures.push(`${c.family} ${dtype}: OPENDIT_CUDA_FUSE=0 still fused ops (fusions ${JSON.stringify(unfused.fusions)})`);
       } catch (e) {
         row.error = messageOf(e);
         failures.push(`${c.family} ${dtype}: ${row.error}`);
@@ -333,12 +364,15 @@ async function main() {
     lines.push(`${kind.padEnd(20)} ${fmtErr(k.fp32?.error).padStart(9)} ${fmtErr(k.bf16?.error).padStart(9)}   ${k.bf16?.where ?? k.fp32?.where ?? ""}`);
   }
   lines.push("", `whole runs (${args.steps} steps): PSNR of the final latent vs the CPU fp32 latent (bound ${MIN_PSNR} dB)`);
-  lines.push(`${"family".padEnd(14)} ${"dtype".padEnd(5)} ${"ops".padStart(4)} ${"judged worst".padStart(12)} ${"PSNR dB".padStart(8)} ${"ms/step".padStart(8)}  status`);
+  lines.push(`  fused: the ${FUSION_STEPS}-step run's fusions (GEMM-epilogue chains / gate+add passes); fused vs unfused: its latent against OPENDIT_CUDA_FUSE=0's (bounds as per op)`);
+  lines.push(`${"family".padEnd(14)} ${"dtype".padEnd(5)} ${"ops".padStart(4)} ${"judged worst".padStart(12)} ${"PSNR dB".padStart(8)} ${"ms/step".padStart(8)} ${"fused".padStart(7)} ${"vs unfused".padStart(10)}  status`);
   for (const r of rows) {
-    const ok = !r.error && r.worstError <= BOUND[r.dtype] && r.psnr >= MIN_PSNR;
+    const fusedOk = args.backend !== "cuda" || r.fusions?.gemmResidual > 0;
+    const ok = !r.error && r.worstError <= BOUND[r.dtype] && r.psnr >= MIN_PSNR && r.fusionError <= BOUND[r.dtype] && fusedOk;
     const status = r.error ? `FAIL: ${r.error.slice(0, 120)}` : ok ? "ok" : "FAIL";
+    const fusedText = r.fusions ? `${r.fusions.gemmResidual}/${r.fusions.gatedAdd}` : "-";
     lines.push(
-      `${r.family.padEnd(14)} ${r.dtype.padEnd(5)} ${String(r.ops ?? "-").padStart(4)} ${fmtErr(r.error ? undefined : r.worstError).padStart(12)} ${fmtDb(r.psnr).padStart(8)} ${(r.msPerStep === undefined ? "-" : r.msPerStep.toFixed(2)).padStart(8)}  ${status}`,
+      `${r.family.padEnd(14)} ${r.dtype.padEnd(5)} ${String(r.ops ?? "-").padStart(4)} ${fmtErr(r.error ? undefined : r.worstError).padStart(12)} ${fmtDb(r.psnr).padStart(8)} ${(r.msPerStep === undefined ? "-" : r.msPerStep.toFixed(2)).padStart(8)} ${fusedText.padStart(7)} ${fmtErr(r.fusionError).padStart(10)}  ${status}`,
     );
   }
   lines.push("", failures.length === 0 ? "check-cuda: PASS" : `check-cuda: FAIL (${failures.length})\n  ${failures.slice(0, 30).join("\n  ")}${failures.length > 30 ? `\n  ... ${failures.length - 30} more` : ""}`);
@@ -353,7 +387,7 @@ async function main() {
       bounds: { ...BOUND, psnrDb: MIN_PSNR },
       addon: info,
       perOpKind: Object.fromEntries([...byKind.entries()].map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([d, x]) => [d, { error: finite(x.error), where: x.where }]))])),
-      runs: rows.map((r) => ({ ...r, worstError: finite(r.worstError), psnr: finite(r.psnr) })),
+      runs: rows.map((r) => ({ ...r, worstError: finite(r.worstError), psnr: finite(r.psnr), fusionError: finite(r.fusionError) })),
       failures,
     };
     writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);

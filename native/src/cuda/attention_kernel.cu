@@ -82,6 +82,10 @@ struct Params {
   float scale_log2;
   Transform qt, kt;
   int any_rope;
+  float* lse;  // AttentionArgs::lse, or null
+  // AttentionArgs::seq_inner and the *_seq strides (seq_offset below).
+  int64_t seq_inner;
+  int64_t q_outer, q_inner, kv_outer, kv_inner, out_outer, out_inner;
   float freq[kMaxRopePairs];  // copied into shared memory by the kernels (no dynamic indexing of params)
 };
 
@@ -137,6 +141,24 @@ __device__ __forceinline__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
+
+// Element offset of sequence n's first row: n·rows·row_stride for contiguous sequences (inner == 0), else the
+// decomposition n = (n / inner, n % inner) at outer_stride·(n / inner) + inner_stride·(n % inner). The division is
+// 32-bit (the launcher checks batch < 2^31): inline, where a 64-bit one is a call that costs registers.
+__device__ __forceinline__ int64_t seq_offset(int64_t n, int64_t inner, int64_t outer_stride, int64_t inner_stride, int64_t rows,
+                                              int64_t row_stride) {
+  if (inner == 0) return n * rows * row_stride;
+  const uint32_t un = static_cast<uint32_t>(n), ui = static_cast<uint32_t>(inner);
+  const uint32_t outer = un / ui;
+  return static_cast<int64_t>(outer) * outer_stride + static_cast<int64_t>(un - outer * ui) * inner_stride;
+}
+
+constexpr float kLn2 = 0.6931471805599453f;
+
+// A query's log-sum-exp (AttentionArgs::lse) from its softmax state: running max m and sum l = Σ 2^(x − m) where
+// x = scale·log2(e)·q·k (m_scaled = m), or, for the fast streaming variants, m a raw score max (m_scaled =
+// m·scale·log2(e)); −inf where no key was attended (l = 0).
+__device__ __forceinline__ float lse_of(float m_scaled, float l) { return l > 0.0f ? (m_scaled + log2f(l)) * kLn2 : -INFINITY; }
 
 // RMSNorm (if t.weight) then RoPE (if t.rope) of one shared row x at position `pos`, by one warp, in fp32; the
 // result is rounded to T in place. Lanes own interleaved pairs (2j, 2j + 1).
@@ -518,6 +540,11 @@ __global__ void __launch_bounds__(WARPS * 32, MINB) attention_tc(const Params p)
     const int r = c / chunks, k = c - r * chunks;
     *reinterpret_cast<uint4*>(og + r * p.out_stride + k * 8) = *reinterpret_cast<const uint4*>(so + r * LD + k * 8);
   }
+  if (p.lse != nullptr && t4 == 0) {
+    float* lse = p.lse + (b * p.heads + h) * p.queries + q0 + warp * 16;
+    if (g < rows) lse[g] = lse_of(FAST ? m0 * sl2 : m0, l0);
+    if (g + 8 < rows) lse[g + 8] = lse_of(FAST ? m1 * sl2 : m1, l1);
+  }
 }
 
 // ---- single-tile tensor-core kernel (keys ≤ 128: temporal and cross attention) ----
@@ -547,7 +574,7 @@ template <typename T, int HDP, int BN>
 __global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) attention_tc1(const Params p) {
   constexpr int LD = HDP + 8, KS = HDP / 16, NT = BN / 8, DT = HDP / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ int64_t s_qoff[kTc1MaxWarps], s_kvoff[kTc1MaxWarps], s_ooff[kTc1MaxWarps];
+  __shared__ int64_t s_qoff[kTc1MaxWarps], s_kvoff[kTc1MaxWarps], s_ooff[kTc1MaxWarps], s_loff[kTc1MaxWarps];
   __shared__ int s_q0[kTc1MaxWarps], s_qvalid[kTc1MaxWarps];
   __shared__ const int32_t* s_mask[kTc1MaxWarps];
 
@@ -565,7 +592,7 @@ __global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) 
   if (threadIdx.x < ppb) {
     const int64_t gp = static_cast<int64_t>(blockIdx.x) * ppb + threadIdx.x;
     int q0 = 0, qv = 0;
-    int64_t qo = 0, kvo = 0, oo = 0;
+    int64_t qo = 0, kvo = 0, oo = 0, lo = 0;
     const int32_t* m = nullptr;
     if (gp < p.problems) {
       const int tile = static_cast<int>(gp % p.tiles);
@@ -573,9 +600,10 @@ __global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) 
       const int64_t h = sh % p.heads, b = sh / p.heads;
       q0 = tile * rp;
       qv = min(rp, p.queries - q0);
-      qo = (b * p.queries + q0) * p.q_stride + h * hd;
-      kvo = b * p.kv_rows * p.kv_stride + h * hd;
-      oo = (b * p.queries + q0) * p.out_stride + h * hd;
+      qo = seq_offset(b, p.seq_inner, p.q_outer, p.q_inner, p.queries, p.q_stride) + static_cast<int64_t>(q0) * p.q_stride + h * hd;
+      kvo = seq_offset(b, p.seq_inner, p.kv_outer, p.kv_inner, p.kv_rows, p.kv_stride) + h * hd;
+      oo = seq_offset(b, p.seq_inner, p.out_outer, p.out_inner, p.queries, p.out_stride) + static_cast<int64_t>(q0) * p.out_stride + h * hd;
+      lo = (b * p.heads + h) * p.queries + q0;
       m = p.mask ? p.mask + b * p.kv_rows : nullptr;
     }
     s_q0[threadIdx.x] = q0;
@@ -583,6 +611,7 @@ __global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) 
     s_qoff[threadIdx.x] = qo;
     s_kvoff[threadIdx.x] = kvo;
     s_ooff[threadIdx.x] = oo;
+    s_loff[threadIdx.x] = lo;
     s_mask[threadIdx.x] = m;
   }
   // Zero the padding columns [hd, HDP) of every shared row (loads never write them).
@@ -703,6 +732,12 @@ __global__ void __launch_bounds__(kTc1MaxWarps * 32, tc1_min_blocks<HDP, BN>()) 
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  if (p.lse != nullptr && t4 == 0) {
+    float* lse = p.lse + s_loff[pi] + lw * 16;
+    const int rows = qvalid - lw * 16;
+    if (g < rows) lse[g] = lse_of(mx0, l0);
+    if (g + 8 < rows) lse[g + 8] = lse_of(mx1, l1);
+  }
 
   float o[DT][4];
 #pragma unroll
@@ -750,8 +785,10 @@ size_t simt_smem_bytes(int hd) {
   return static_cast<size_t>(kSimtBM * hd + kSimtBN * (hd + 1) + kSimtBN * hd + kMaxRopePairs) * sizeof(float);
 }
 
+// 4 blocks per SM asked of the register allocator (≤ 128 registers): without it ptxas held C ≤ 3 to 64–72
+// registers and spilled (ptxas -v).
 template <int C>
-__global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p) {
+__global__ void __launch_bounds__(kSimtWarps * 32, 4) attention_simt(const Params p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int hd = p.hd, ldk = hd + 1;
   float* sQ = reinterpret_cast<float*>(smem_raw);
@@ -766,14 +803,17 @@ __global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p
   const int64_t h = sh % p.heads, b = sh / p.heads;
   const int q0 = tile * kSimtBM;
   const int qvalid = min(kSimtBM, p.queries - q0);
-  const int64_t qrow0 = b * p.queries + q0, krow0 = b * p.kv_rows;
+  // Element offsets of the tile's first query row and of the sequence's first key row (head h).
+  const int64_t qbase =
+      seq_offset(b, p.seq_inner, p.q_outer, p.q_inner, p.queries, p.q_stride) + static_cast<int64_t>(q0) * p.q_stride + h * hd;
+  const int64_t kbase = seq_offset(b, p.seq_inner, p.kv_outer, p.kv_inner, p.kv_rows, p.kv_stride) + h * hd;
   const int32_t* mask = p.mask ? p.mask + b * p.kv_rows : nullptr;
 
   if (p.any_rope)
     for (int j = threadIdx.x; j < kMaxRopePairs; j += blockDim.x) sFreq[j] = p.freq[j];
   for (int c = threadIdx.x; c < kSimtBM * hd; c += blockDim.x) {
     const int r = c / hd, d = c - r * hd;
-    sQ[c] = r < qvalid ? load_f(p.q, p.q_dtype, (qrow0 + r) * p.q_stride + h * hd + d) : 0.0f;
+    sQ[c] = r < qvalid ? load_f(p.q, p.q_dtype, qbase + r * p.q_stride + d) : 0.0f;
   }
   __syncthreads();
   if (p.qt.weight || p.qt.rope) {
@@ -796,7 +836,7 @@ __global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p
     __syncthreads();  // every warp done with the previous tile
     for (int c = threadIdx.x; c < kSimtBN * hd; c += blockDim.x) {
       const int r = c / hd, d = c - r * hd;
-      const int64_t at = (krow0 + k0 + r) * p.kv_stride + h * hd + d;
+      const int64_t at = kbase + static_cast<int64_t>(k0 + r) * p.kv_stride + d;
       sK[r * ldk + d] = r < kvalid ? load_f(p.k, p.kv_dtype, at) : 0.0f;
       sV[c] = r < kvalid ? load_f(p.v, p.kv_dtype, at) : 0.0f;
     }
@@ -833,6 +873,8 @@ __global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p
     }
   }
 
+  const int64_t obase =
+      seq_offset(b, p.seq_inner, p.out_outer, p.out_inner, p.queries, p.out_stride) + static_cast<int64_t>(q0) * p.out_stride + h * hd;
 #pragma unroll
   for (int r = 0; r < kSimtRows; r++) {
     const int row = warp * kSimtRows + r;
@@ -841,8 +883,9 @@ __global__ void __launch_bounds__(kSimtWarps * 32) attention_simt(const Params p
 #pragma unroll
     for (int c = 0; c < C; c++) {
       const int d = lane + 32 * c;
-      if (d < hd) store_f(p.out, p.out_dtype, (qrow0 + row) * p.out_stride + h * hd + d, acc[r][c] * inv);
+      if (d < hd) store_f(p.out, p.out_dtype, obase + row * p.out_stride + d, acc[r][c] * inv);
     }
+    if (p.lse != nullptr && lane == 0) p.lse[(b * p.heads + h) * p.queries + q0 + row] = lse_of(m[r], l[r]);
   }
 }
 
@@ -951,8 +994,10 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 Choice choose(const AttentionArgs& a) {
   Choice ch;
   const bool half = (a.q_dtype == DType::BF16 || a.q_dtype == DType::F16) && a.kv_dtype == a.q_dtype && a.out_dtype == a.q_dtype;
+  const bool seq_strides = a.seq_inner == 0 || (a.q_seq.outer % 8 == 0 && a.q_seq.inner % 8 == 0 && a.kv_seq.outer % 8 == 0 &&
+                                                 a.kv_seq.inner % 8 == 0 && a.out_seq.outer % 8 == 0 && a.out_seq.inner % 8 == 0);
   const bool layout = a.head_dim % 8 == 0 && a.head_dim <= 128 && a.q_stride % 8 == 0 && a.kv_stride % 8 == 0 &&
-                      a.out_stride % 8 == 0 && aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && aligned16(a.out);
+                      a.out_stride % 8 == 0 && seq_strides && aligned16(a.q) && aligned16(a.k) && aligned16(a.v) && aligned16(a.out);
   if (half && layout) {
     ch.path = Path::TC;
     ch.hdp = a.head_dim <= 32 ? 32 : a.head_dim <= 64 ? 64 : a.head_dim <= 80 ? 80 : a.head_dim <= 96 ? 96 : 128;
@@ -969,6 +1014,13 @@ Choice choose(const AttentionArgs& a) {
       return ch;
     }
 #endif
+    // The streaming kernel reads contiguous sequences only (its registers are at the 128 cap): a decomposed layout
+    // with more than 128 keys runs on the SIMT kernel (the permute fold only decomposes temporal attention, ≤ 128).
+    if (a.seq_inner > 0) {
+      ch.path = Path::Simt;
+      ch.c = a.head_dim <= 32 ? 1 : a.head_dim <= 64 ? 2 : a.head_dim <= 96 ? 3 : 4;
+      return ch;
+    }
     // 16 query rows per warp; short sequences (temporal attention) get as few warps as cover them.
     ch.warps = a.queries <= 16 ? 1 : a.queries <= 32 ? 2 : a.queries <= 64 ? 4 : 8;
     const int v = requested_variant(a);
@@ -1126,6 +1178,10 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
                std::to_string(a.kv_rows) + " keys",
            "");
   OD_CHECK(!(a.q_tf.rope || a.k_tf.rope) || a.head_dim % 2 == 0, "rotary embedding needs an even head dim", "");
+  OD_CHECK(a.batch < (int64_t{1} << 31) && a.seq_inner >= 0 && a.seq_inner < (int64_t{1} << 31),
+           "attention over " + std::to_string(a.batch) + " sequences (decomposition inner count " + std::to_string(a.seq_inner) +
+               ") is out of the kernel's range",
+           "");
   OD_CHECK(a.variant >= -1 && a.variant < kAttentionVariants,
            "attention variant " + std::to_string(a.variant) + " out of range (-1 .. " + std::to_string(kAttentionVariants - 1) + ")", "");
   Params p{};
@@ -1149,6 +1205,14 @@ void launch_attention(const AttentionArgs& a, cudaStream_t stream) {
   p.qt = make_transform(a.q_tf);
   p.kt = make_transform(a.k_tf);
   p.any_rope = (a.q_tf.rope || a.k_tf.rope) ? 1 : 0;
+  p.lse = a.lse;
+  p.seq_inner = a.seq_inner;
+  p.q_outer = a.q_seq.outer;
+  p.q_inner = a.q_seq.inner;
+  p.kv_outer = a.kv_seq.outer;
+  p.kv_inner = a.kv_seq.inner;
+  p.out_outer = a.out_seq.outer;
+  p.out_inner = a.out_seq.inner;
   if (p.any_rope) fill_freq(p.freq, a.rope_theta, a.head_dim);
   const int64_t bh = a.batch * a.heads;
   if (ch.path == Path::TC1) {

@@ -19,6 +19,11 @@
 // Optionally q and/or k get the per-head RMSNorm (weight ⊙ x / √(mean(x²) + eps)) and then the rotary embedding
 // over interleaved pairs at position position_offset + row, applied as the rows are loaded into shared memory
 // (nothing is written back: the qkv activation stays as the linear left it).
+//
+// Two optional arguments: `lse`, each query's log-sum-exp (ring attention merges per-block partial outputs with
+// it), written by all three kernels; and the sequence decomposition `seq_inner` (sequences laid out with an outer
+// and an inner stride: STDiT's temporal attention read in the spatial row order, without the permutes around it),
+// read by the single-tile and SIMT kernels (a decomposed layout with more than 128 keys runs on the SIMT kernel).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -59,6 +64,21 @@ struct AttentionArgs {
   // -DOD_ATTENTION_DEFAULT_VARIANT=n). Where the variant does not apply, variant 0 runs; attention_kernel_name
   // says which ran ("... v5 bn=64 st=1 minb=2 fast").
   int variant = -1;
+  // Optional: each query's log-sum-exp, the natural log of Σ_j exp(scale·q_i·k_j) over the keys it attends
+  // (−inf for a query with no key), [batch, heads, queries] fp32 (index (n·heads + h)·queries + i): what merging
+  // attentions over disjoint key sets needs (ring attention, cuda/ring_fold.cuh). Null: not written, no cost.
+  float* lse = nullptr;
+  // Optional sequence decomposition (STDiT's temporal attention read in the spatial [B, T, S] row order, so the
+  // permutes around it are not needed: cuda/permute_fold.h): with seq_inner > 0, sequence n is the pair
+  // (n / seq_inner, n % seq_inner) and its row i of q sits at element q_seq.outer·(n / seq_inner) +
+  // q_seq.inner·(n % seq_inner) + i·q_stride, of k and v at the kv_seq strides (+ i·kv_stride), of out at the
+  // out_seq strides (+ i·out_stride). 0 (the default): sequences are contiguous, sequence n's rows start at
+  // n·queries (q, out) and n·kv_rows (k, v); the *_seq strides are ignored. The mask (if any) stays indexed by n.
+  struct SeqStrides {
+    int64_t outer = 0, inner = 0;
+  };
+  int64_t seq_inner = 0;
+  SeqStrides q_seq, kv_seq, out_seq;
 };
 
 // Number of streaming-kernel variants (AttentionArgs::variant).

@@ -15,6 +15,19 @@
 // Each distinct problem (dtypes, sizes, strides, epilogue, pointer alignments) gets its descriptors and the
 // heuristic's best algorithm once, in prepare() (the backend calls it from check); run() only enqueues. This header
 // keeps cuBLASLt's types opaque so the files that use it compile where cuBLASLt's headers are absent.
+//
+// The residual variant (ResidualKey; cuda/fusion.cu fuses a DiT block's linear, gate and residual add into it):
+// y ← alpha ⊙ (x · Wᵀ) + y + bias, the residual y read and written in place (cuBLASLt's C = D with beta = 1). With
+// alpha_vector, alpha is a device fp32 vector over the output features (pointer mode ALPHA_DEVICE_VECTOR_BETA_HOST).
+// The rows may run as a strided batch (x and y advance their batch strides, W is shared with batch stride 0, alpha
+// and bias advance `vector_stride` values: ALPHA_VECTOR_BATCH_STRIDE, BIAS_BATCH_STRIDE), x's rows may lie `ldx`
+// apart, and the key may ask for several such GEMMs in turn (`calls`, each advancing x, y and the vectors): one
+// batch per sample of a block's residual, or, for the temporal branch whose output is permuted back before its
+// gate, one call per sample of one batch per frame reading every frames-th row of x. cuBLASLt adds the bias after
+// the alpha scaling (its epilogue input is alpha·(A·B) + beta·C + bias), so a gated bias must come already
+// multiplied by the gate. The bias may be fp32 for a 16-bit y (BIAS_DATA_TYPE), so the gate·bias products are not
+// rounded; where cuBLASLt has no algorithm for that, the caller asks again with y's dtype. prepare_residual reports
+// "no algorithm" instead of failing, so the backend can run the ops unfused.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -61,6 +74,28 @@ struct GemmKey {
   std::string describe() const;
 };
 
+// A residual GEMM (see the header comment), one batch: x [rows, in] with rows `ldx` apart, y [rows, out] contiguous,
+// W [out, in]. Offsets and strides count elements of the operand's dtype (the vectors' in values).
+struct ResidualKey {
+  DType ab = DType::BF16;  // W and x
+  DType d = DType::BF16;   // y, the residual (C = D)
+  int64_t rows = 0, in = 0, out = 0, ldx = 0;
+  int64_t batches = 1, batch_x = 0, batch_y = 0;  // a strided batch: from one batch's x (y) to the next
+  bool alpha_vector = false;     // alpha: a device fp32 vector of `out` values per batch; otherwise 1
+  bool bias = false;             // a bias vector of `out` values per batch
+  DType bias_type = DType::F32;
+  int64_t vector_stride = 0;     // from one batch's alpha (and bias) vector to the next (0: one for every batch)
+  int64_t calls = 1, call_x = 0, call_y = 0, call_vector = 0;  // GEMMs enqueued in turn, and their offsets
+  uint32_t align_w = 256, align_x = 256, align_y = 256, align_bias = 256;  // the minimum over every batch and call
+  auto tie() const {
+    return std::make_tuple(static_cast<int>(ab), static_cast<int>(d), rows, in, out, ldx, batches, batch_x, batch_y, alpha_vector,
+                           bias, static_cast<int>(bias_type), vector_stride, calls, call_x, call_y, call_vector, align_w, align_x,
+                           align_y, align_bias);
+  }
+  bool operator<(const ResidualKey& o) const { return tie() < o.tie(); }
+  std::string describe() const;
+};
+
 // Owns the cuBLASLt handle, its workspace and the prepared problems of one backend (one device, one stream).
 class Gemm {
  public:
@@ -84,6 +119,16 @@ class Gemm {
   void run(const GemmKey& key, const void* w, const void* x, const void* bias, void* y, cudaStream_t stream,
            const std::string& where);
 
+  // The residual variant: creates the descriptors and picks the algorithm once (outside any CUDA graph capture).
+  // Returns false, with the reason in `why`, where cuBLASLt has no algorithm for it (the caller then runs the ops
+  // unfused); fails on other errors.
+  bool prepare_residual(const ResidualKey& key, const std::string& where, std::string& why);
+  // Enqueues the key's calls of y ← alpha ⊙ (x · Wᵀ) + y + bias for a key prepare_residual accepted (fails for any
+  // other: no heuristic runs here). `alpha`: device fp32 vectors with alpha_vector, else unused; `bias`: null
+  // without key.bias. Pointers are the first call's.
+  void run_residual(const ResidualKey& key, const void* w, const void* x, const float* alpha, const void* bias, void* y,
+                    cudaStream_t stream, const std::string& where);
+
   // The Gemm whose handle is `lt` (Context::lt of the kernels); fails when none is.
   static Gemm& of(void* lt);
 
@@ -93,6 +138,8 @@ class Gemm {
   void* handle_ = nullptr;
   void* workspace_ = nullptr;
   std::map<GemmKey, std::unique_ptr<Problem>> problems_;
+  std::map<ResidualKey, std::unique_ptr<Problem>> residual_problems_;
+  std::map<ResidualKey, std::string> residual_refused_;  // keys without an algorithm, and why
 };
 
 // ---- the linear op's use of it (cuda/linear.cu) ----

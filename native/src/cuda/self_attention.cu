@@ -6,7 +6,9 @@
 // the cache buffer [batch·keys, 2D] in the cache's dtype, then the queries attend to the cache's first
 // valid_keys (default: all `keys`) rows. The fresh rows are read back as the cache stores them (bf16 in a bf16
 // plan), where the CPU keeps them in double: a difference within the storage dtype's rounding.
-// `ring` (K/V passed around a ring group) has no CUDA kernel yet: refused here and in the backend's check.
+// With `ring` (K/V blocks passed around a ring group): cuda/ring_attention.cu (run_ring_attention), needing the
+// run's NCCL communicators where the ring has several ranks. run_self_attention_in_layout: the same attention with
+// its sequences read in another row order (STDiT's temporal attention without its permutes, cuda/permute_fold.h).
 //
 // Which attention runs: OPENDIT_ATTENTION (read once) = own (the default: cuda/attention_kernel.cu) or cudnn
 // (cuDNN's fused flash attention, cuda/cudnn_attention.cu, where it fits: bf16/f16 without q/k norm, RoPE,
@@ -20,6 +22,7 @@
 #include "cuda/attention_kernel.cuh"
 #include "cuda/cudnn_attention.h"
 #include "cuda/ops.h"
+#include "cuda/permute_fold.h"
 
 namespace od::cuda {
 namespace {
@@ -88,6 +91,10 @@ DType plan_dtype(const Memory& host, BufRef ref) {
 }  // namespace
 
 void prepare_self_attention(const SelfAttentionOp& op, const Memory& host) {
+  if (op.ring) {
+    prepare_ring_attention(op, host);
+    return;
+  }
   if (!cudnn_selected()) return;  // fails here, at check time, for OPENDIT_ATTENTION=cudnn without cuDNN
 #if OPENDIT_WITH_CUDNN
   if (!cudnn_candidate(op)) return;
@@ -99,10 +106,11 @@ void prepare_self_attention(const SelfAttentionOp& op, const Memory& host) {
 #endif
 }
 
-void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
-  if (op.ring)
-    OD_FAIL("self_attention with ring attention (K/V around the `" + *op.ring + "` group) has no CUDA kernel yet",
-            "run this plan on the CPU backend, or compile it without ring parallelism");
+namespace {
+
+// The op's attention; `layout` (null: the planned contiguous sequences) reads qkv and writes out in another row
+// order (cuda/permute_fold.h).
+void attend(const SelfAttentionOp& op, const SequenceLayout* layout, Context& ctx) {
   const DeviceSlot& qkv = ctx.buf(op.qkv);
   const DeviceSlot& out = ctx.buf(op.out);
   const int64_t hd = op.head_dim, width = op.heads * hd;
@@ -174,6 +182,18 @@ void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
     a.k_tf = kt;
   }
   a.keys = op.valid_keys.value_or(a.kv_rows);
+  if (layout) {
+    // Sequence n = (n / inner, n % inner); q, k and v share qkv's rows, out has rows of its own.
+    a.seq_inner = layout->inner;
+    a.q_seq.outer = a.kv_seq.outer = layout->qkv.outer * 3 * width;
+    a.q_seq.inner = a.kv_seq.inner = layout->qkv.inner_rows * 3 * width;
+    a.q_stride = a.kv_stride = layout->qkv.step * 3 * width;
+    a.out_seq.outer = layout->out.outer * width;
+    a.out_seq.inner = layout->out.inner_rows * width;
+    a.out_stride = layout->out.step * width;
+    launch_attention(a, ctx.stream);
+    return;
+  }
 #if OPENDIT_WITH_CUDNN
   if (cudnn_selected() && cudnn_candidate(op) && cudnn_attention_fits(a)) {
     cudnn_attention_run(a, ctx.stream);
@@ -181,6 +201,23 @@ void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
   }
 #endif
   launch_attention(a, ctx.stream);
+}
+
+}  // namespace
+
+void run_self_attention(const SelfAttentionOp& op, Context& ctx) {
+  if (op.ring) {
+    run_ring_attention(op, ctx);
+    return;
+  }
+  attend(op, nullptr, ctx);
+}
+
+void run_self_attention_in_layout(const SelfAttentionOp& op, const SequenceLayout& layout, Context& ctx) {
+  OD_CHECK(!op.ring && !op.kv_cache && layout.inner > 0,
+           "self_attention into `" + ctx.host->name(op.out) + "` run in another row order with ring or kv_cache",
+           "a CUDA backend defect: cuda/permute_fold.cu folds only plain temporal attention");
+  attend(op, &layout, ctx);
 }
 
 }  // namespace od::cuda
