@@ -15,4 +15,4 @@ export { tune, type TuneOptions, type TuneResult, type TunedLayout, type FailedL
 export { summarizePlan, type PlanSummary, type CollectiveSummary } from "./plan/summary.js";
 export { prettyJson, canonicalJson } from "./plan/serialize.js";
 export { validLayouts } from "./check/layouts.js";
-export type { Plan, PlanCost } from "./plan/types.js";
+export type { Plan, PlanCost, PlanDecode, DecodeSplit, DecodeCost } from "./plan/types.js";

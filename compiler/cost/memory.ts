@@ -21,13 +21,17 @@
  * - latents: the latent, the next latent and the model output (both guidance halves) in fp32, where the
  *   scheduler works.
  * - vaeDecode: decoding one frame (or one tile) at a time, whose peak is about three 256-channel feature maps
- *   at full resolution (the SD-VAE decoder's last up blocks), plus the decoded video; `vae.parallel` splits the
- *   rows over the ranks of one replica.
+ *   at full resolution (the SD-VAE decoder's last up blocks), plus the decoded video; the patch split
+ *   (`vae.parallel: patch`, the default where it applies) splits the rows over the ranks that hold the same
+ *   samples. Whether and how the run decodes is lower/decode/settings.ts's answer, the lowering's own: nothing
+ *   is decoded when the output is latents only (the default) or the VAE is `none`.
  * - reserve: the CUDA context, cuBLAS/attention workspaces and allocator slack: a fixed 1.5 GiB.
  * The denoising loop and the VAE decode do not overlap, so the total is the resident part (weights, encoders,
  * latents, reserve) plus the larger of the two phases.
  */
 import type { Facts } from "../check/facts.js";
+import { decodeDtype, decodeGroupSize, decodeVaeKind, defaultParallel, tilingOf } from "../lower/decode/settings.js";
+import { DTYPE_BYTES } from "../plan/memory.js";
 import { paramCount } from "../models/common.js";
 import type { AttentionKind, BlockKind, Hyper, ModelFamily } from "../models/types.js";
 import type { Dtype, Spec, VaeKind } from "../spec/schema.js";
@@ -56,8 +60,6 @@ export const VAE_DECODER_PARAMS: Readonly<Record<VaeKind, number>> = {
 
 /** Feature channels alive at the VAE decoder's peak, per output pixel (three 256-channel maps). */
 const VAE_PEAK_CHANNELS = 3 * 256;
-/** Default tile of `vae.tiling`, in latent pixels (diffusers' 512-pixel tiles). */
-export const DEFAULT_VAE_TILE = 64;
 
 export function dtypeBytes(dtype: Dtype | undefined): number {
   return dtype === "fp32" ? 4 : 2;
@@ -121,12 +123,6 @@ function mlpAlive(steps: readonly number[], reuse: number, totalSteps: number): 
   return most;
 }
 
-function vaeKindOf(spec: Spec, family: ModelFamily): VaeKind {
-  const kind = spec.vae?.kind ?? family.defaults.vae;
-  // Latents only: nothing is decoded.
-  if (spec.output && spec.output.formats.every((f) => f === "latents")) return "none";
-  return kind;
-}
 
 /**
  * The peak memory of one rank for this Spec, or undefined when a fact it needs (family, hyperparameters,
@@ -190,22 +186,24 @@ export function estimateMemory(spec: Spec, facts: Facts): MemoryEstimate | undef
   const latentVolume = geometry.latentFrames * geometry.latentHeight * geometry.latentWidth;
   const latents = samplesPerRank * (2 * hyper.inChannels + guidanceHalves * hyper.outChannels) * latentVolume * 4;
 
-  // The VAE decode.
-  const vaeKind = vaeKindOf(spec, family);
-  const vaeWeights = VAE_DECODER_PARAMS[vaeKind] * bytes;
+  // The VAE decode, in its own dtype (a VAE without a decoder is counted in the model's).
+  const vaeKind: VaeKind = decodeVaeKind(spec, family) ?? "none";
+  const vaeBytes = vaeKind === "none" ? bytes : DTYPE_BYTES[decodeDtype(spec, vaeKind)];
+  const vaeWeights = VAE_DECODER_PARAMS[vaeKind] * vaeBytes;
   let vaeDecode = 0;
   if (vaeKind !== "none") {
     let rows = size.height;
     let cols = size.width;
-    if (spec.vae?.tiling) {
-      const tile = (spec.vae.tile ?? DEFAULT_VAE_TILE) * 8;
-      rows = Math.min(rows, tile);
-      cols = Math.min(cols, tile);
+    const tiling = tilingOf(spec);
+    if (tiling) {
+      rows = Math.min(rows, tiling.tile);
+      cols = Math.min(cols, tiling.tile);
     }
-    const replicaRanks = Math.max(1, Math.floor(facts.world / Math.max(1, degrees.dp)));
-    if (spec.vae?.parallel) rows = Math.ceil(rows / replicaRanks);
-    const featurePeak = VAE_PEAK_CHANNELS * rows * cols * bytes;
-    const video = size.frames * 3 * size.height * size.width * bytes;
+    const parts = decodeGroupSize(degrees);
+    const parallel = spec.vae?.parallel ?? defaultParallel(spec, facts, geometry.latentHeight);
+    if (parallel === "patch" && parts > 1) rows = Math.ceil(rows / parts);
+    const featurePeak = VAE_PEAK_CHANNELS * rows * cols * vaeBytes;
+    const video = size.frames * 3 * size.height * size.width * vaeBytes;
     vaeDecode = featurePeak + video;
   }
 

@@ -19,6 +19,10 @@
  * - Bytes are the sizes of the buffers and weights the op reads and writes (plan/op-buffers.ts), each once:
  *   caches (L2, shared memory) are not modelled, so a GEMM's re-reads of its operands are free. Ring attention
  *   also writes and reads each K/V block it receives.
+ * - Convolution (the VAE decoder): 2·frames·height·width·in·out·kernel² as an implicit GEMM. GroupNorm and
+ *   nearest upsampling are elementwise. Under the decode's patch split a 3x3 convolution sends one row of its
+ *   input to each neighbour (2 calls), and a reduced GroupNorm sends its rows' partial sums (two doubles per row,
+ *   frame and group) to every other member of the group (1 call).
  * - Communication is what a rank sends per call: all_to_all size·(P−1)/P, all_gather (output size)·(P−1)/P,
  *   ring attention its K and V blocks R−1 times, a PipeFusion send its message (the matching recv only
  *   writes it: the link time is charged once, to the sender); tagged with the group axis and whether its
@@ -89,6 +93,8 @@ const PER_VALUE = {
   guidance: 3,
   /** A solver update: a handful of coefficients times latent, prediction and noise. */
   solver: 8,
+  /** GroupNorm: mean and variance (2 each), normalise (2), weight and bias (2). */
+  groupNorm: 8,
 } as const;
 
 const ACTIVATION_PER_VALUE: Readonly<Record<"none" | "gelu_tanh" | "silu", number>> = {
@@ -233,7 +239,25 @@ export function opCost(op: Op, ctx: CostContext): OpCost {
       return elementwise(op, ctx, op.samples * op.mixed * op.plane, PER_VALUE.guidance);
     case "solver_update":
       return elementwise(op, ctx, op.samples * op.channels * op.plane, PER_VALUE.solver);
+    case "conv2d": {
+      const pixels = op.frames * op.height * op.width;
+      const flops = 2 * pixels * op.inChannels * op.outChannels * op.kernel * op.kernel + (op.bias ? pixels * op.outChannels * PER_VALUE.single : 0);
+      const cost: OpCost = { kind: "gemm", flops, tileFlops: flops, bytes: transferBytes(op, ctx) };
+      if (!op.halo) return cost;
+      // One row of the input to each neighbour, before computing.
+      const row = op.frames * op.width * op.inChannels * ctx.elementBytes(op.x);
+      return { ...cost, comm: { axis: op.halo.axis, bytes: 2 * row, calls: 2, intraNode: ctx.intraNode(op.halo.axis) } };
+    }
+    case "group_norm": {
+      const cost = elementwise(op, ctx, op.frames * op.height * op.width * op.channels, PER_VALUE.groupNorm + (op.silu ? PER_VALUE.silu : 0));
+      if (!op.reduce) return cost;
+      const parts = ctx.groupSize(op.reduce.axis);
+      // Each image row's sum and sum of squares per (frame, group), in double, to every other member.
+      const partials = op.frames * op.height * op.groups * 2 * 8;
+      return { ...cost, comm: { axis: op.reduce.axis, bytes: (parts - 1) * partials, calls: 1, intraNode: ctx.intraNode(op.reduce.axis) } };
+    }
     // Copies, gathers and stores: bytes only.
+    case "upsample_nearest":
     case "embedding":
     case "permute":
     case "unpatchify":

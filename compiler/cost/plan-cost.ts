@@ -19,7 +19,8 @@
  *   pessimistically.
  * - A pattern skips the ops PAB reuses (tagged with a reused attention kind, or the MLP ops of a block whose
  *   kept output it reuses); the run is the setup program once plus each pattern's step times its step count.
- *   Weight loading, text encoding and the VAE decode are outside the plan and not counted.
+ *   Weight loading and text encoding are outside the plan and not counted; the VAE decode after the step loop
+ *   is priced on its own, the same way (decode-cost.ts, plan.decode.cost).
  * - PipeFusion: a pattern runs only the ops of its phase (and the latent hand-over its flags allow), and a
  *   rank only its stage's ops; the figures are the busiest stage's, since the slowest stage paces the
  *   pipeline (its fill and drain are not modelled).

@@ -1,6 +1,7 @@
 /**
  * Spec -> Plan: the sampler's step table, the PAB patterns, the mesh and its groups, the family's step program
- * with the layout's collectives, and the static memory plan, assembled into one immutable, hashed Plan. Runs
+ * with the layout's collectives, the static memory plan, and the VAE decode after the step loop (decode/),
+ * assembled into one immutable, hashed Plan (the hash covers the decode too). Runs
  * only on a Spec the checker accepted; anything it cannot lower is a compiler defect and throws.
  */
 import type { Facts } from "../check/facts.js";
@@ -13,6 +14,8 @@ import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanDtype, type PlanPattern,
 import { lowerSchedule } from "../schedule/lower.js";
 import type { Spec } from "../spec/schema.js";
 import { familyLowerings } from "./families/index.js";
+import { lowerDecode, needsDecodeGroups } from "./decode/lower-decode.js";
+import { decodeSettings } from "./decode/settings.js";
 import { buildMesh } from "./mesh.js";
 import { lowerPab, type PabPlan } from "./pab.js";
 import { ProgramBuilder } from "./program/builder.js";
@@ -59,7 +62,9 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
   const built = builder.finish();
   const memory = planMemory(built.buffers, built.step, built.setup);
   const stages = stagesOf([built.setup, built.step]);
-  const mesh = buildMesh(facts.degrees, options.ranksPerNode !== undefined ? { ranksPerNode: options.ranksPerNode } : {});
+  const decodeGroups = needsDecodeGroups(decodeSettings(spec, facts));
+  const mesh = buildMesh(facts.degrees, { ...(options.ranksPerNode !== undefined ? { ranksPerNode: options.ranksPerNode } : {}), ...(decodeGroups ? { decodeGroups } : {}) });
+  const decode = lowerDecode(spec, facts, mesh, ctx.localSamples, facts.gpu);
   const read = new Set(built.weightsRead);
   const planWeights: PlanWeight[] = weights.filter((w) => read.has(w.name) || w.name.endsWith("y_embedding")).map((w) => {
     const only = stageList(stages.get(w.name));
@@ -108,7 +113,8 @@ export function lowerPlan(spec: Spec, facts: Facts, options: LowerOptions = {}):
     // Only a padded layout carries the field, so the plans of even layouts keep their bytes and hashes.
     ...(ctx.padding.length > 0 ? { padding: ctx.padding } : {}),
   };
-  const priced: Omit<Plan, "hash"> = { ...body, cost: planCost(body, facts.gpu) };
+  // The decode is priced on its own (plan.decode.cost); only a plan that decodes carries the field.
+  const priced: Omit<Plan, "hash"> = { ...body, cost: planCost(body, facts.gpu), ...(decode ? { decode } : {}) };
   return deepFreeze({ ...priced, hash: sha256(canonicalJson(priced)) });
 }
 

@@ -29,8 +29,18 @@ export const MESH_AXES: readonly Axis[] = Object.freeze([...AXES].reverse());
  */
 export const SEQUENCE_AXES: readonly Axis[] = Object.freeze(["dsp", "ulysses", "ring"] as const);
 
-/** What groups are keyed by: a mesh axis, or `sequence`, the combined Ulysses x Ring block of USP. */
-export type GroupAxis = Axis | "sequence";
+/**
+ * The axes of a decode group (plan.decode's patch split): every axis but dp. Its ranks hold the same samples
+ * at the end of the step loop (cfg halves are joined by guidance, sequence shards gathered before the solver),
+ * so they can split the decode of those samples between them.
+ */
+export const DECODE_AXES: readonly Axis[] = Object.freeze(MESH_AXES.filter((a) => a !== "dp"));
+
+/**
+ * What groups are keyed by: a mesh axis, `sequence`, the combined Ulysses x Ring block of USP, or `decode`, the
+ * ranks that split the VAE decode of the same samples (every axis but dp; only with plan.decode's patch split).
+ */
+export type GroupAxis = Axis | "sequence" | "decode";
 
 /** A communicator group: its ranks in ascending order, which is also the order of the axis coordinate. */
 export type RankGroup = readonly number[];
@@ -65,7 +75,8 @@ export interface Mesh {
   /**
    * The communicators to create: the groups of every axis with degree above 1 (a degree-1 axis has only
    * singleton groups, which need no communicator), plus `sequence` when both ulysses and ring are above 1
-   * (the ring K/V exchange and the final gather of USP run over it). Groups are listed by their lowest rank;
+   * (the ring K/V exchange and the final gather of USP run over it), plus `decode` when the VAE decode is
+   * split in row bands over the ranks that hold the same samples. Groups are listed by their lowest rank;
    * the groups of one key partition the ranks.
    */
   readonly groups: Readonly<Partial<Record<GroupAxis, readonly RankGroup[]>>>;
@@ -76,6 +87,8 @@ export interface Mesh {
 export interface MeshOptions {
   /** GPUs (ranks) per node; ranks fill nodes in order. Default: the whole world on one node. */
   readonly ranksPerNode?: number;
+  /** Add the `decode` groups (a patch-split VAE decode); only when they hold more than one rank. */
+  readonly decodeGroups?: boolean;
 }
 
 function requirePositiveInteger(value: number, what: string): void {
@@ -83,7 +96,7 @@ function requirePositiveInteger(value: number, what: string): void {
 }
 
 function axesAlong(axis: GroupAxis): readonly Axis[] {
-  return axis === "sequence" ? SEQUENCE_AXES : [axis];
+  return axis === "sequence" ? SEQUENCE_AXES : axis === "decode" ? DECODE_AXES : [axis];
 }
 
 /** The axes of `along` in mesh order, as they appear in the mesh (with degree and stride). */
@@ -155,6 +168,7 @@ export function buildMesh(degrees: Readonly<Record<Axis, number>>, options: Mesh
   const shape = { axes, world };
   const keys: GroupAxis[] = axes.filter((a) => a.degree > 1).map((a) => a.name);
   if (degrees.ulysses > 1 && degrees.ring > 1) keys.push("sequence");
+  if (options.decodeGroups && DECODE_AXES.some((a) => degrees[a] > 1)) keys.push("decode");
   const groups: Partial<Record<GroupAxis, readonly RankGroup[]>> = {};
   const intraNode: Partial<Record<GroupAxis, boolean>> = {};
   for (const key of keys) {

@@ -53,7 +53,7 @@ export function opBuffers(op: Op): OpBuffers {
         writes: [op.out, ...opt(op.kvCache?.buffer)],
       };
     case "cross_attention":
-      return { reads: [op.q, op.kv, op.mask], writes: [op.out] };
+      return { reads: [op.q, op.kv, ...opt(op.mask)], writes: [op.out] };
     case "unpatchify":
       return { reads: [op.x], writes: [op.out] };
     case "all_to_all":
@@ -65,6 +65,12 @@ export function opBuffers(op: Op): OpBuffers {
       return { reads: [op.x], writes: [] };
     case "recv":
       return { reads: [], writes: [op.out] };
+    case "conv2d":
+      return { reads: [op.x, op.weight, ...opt(op.bias)], writes: [op.out] };
+    case "group_norm":
+      return { reads: [op.x, op.weight, op.bias], writes: [op.out] };
+    case "upsample_nearest":
+      return { reads: [op.x], writes: [op.out] };
     case "solver_update":
       return {
         reads: [op.latent, op.prediction, ...opt(op.history)],

@@ -344,12 +344,13 @@ export interface KvCacheRef {
 /**
  * Cross-attention of each sample's query rows to its own text tokens: q [samples·queries, D], packed kv
  * [samples·keys, 2·D] (k then v), key mask [samples, keys] (1 = a real token); masked keys get no weight.
+ * Without a mask every key is valid (the VAE decoder's mid-block attention: q a frame's pixels, kv all of them).
  */
 export interface CrossAttentionOp extends OpBase {
   readonly op: "cross_attention";
   readonly q: string;
   readonly kv: string;
-  readonly mask: string;
+  readonly mask?: string;
   readonly out: string;
   readonly samples: number;
   readonly queries: number;
@@ -495,6 +496,69 @@ export interface RecvOp extends OpBase {
   readonly slice?: ViewSlice;
 }
 
+/** The communicator group of the VAE decode's patch split (mesh.groups.decode): its members hold one band each. */
+export interface DecodeGroupRef {
+  readonly axis: "decode";
+}
+
+/**
+ * 2-D convolution, stride 1, of an NHWC activation [frames, height, width, inChannels] into [frames, height,
+ * width, outChannels] with the official weight layout [outChannels, inChannels, kernel, kernel] and an optional
+ * bias. Kernel 3 pads with zeros at the image border (padding 1); kernel 1 is a per-pixel projection. With
+ * `halo`, `height` is this rank's band of image rows: the op first exchanges one row with each neighbour of the
+ * decode group (the previous member's last row above, the next member's first row below; zeros above the first
+ * member and below the last), so the band's result equals those rows of the whole image's convolution.
+ */
+export interface Conv2dOp extends OpBase {
+  readonly op: "conv2d";
+  readonly x: string;
+  readonly weight: string;
+  readonly bias?: string;
+  readonly out: string;
+  readonly frames: number;
+  readonly height: number;
+  readonly width: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernel: 1 | 3;
+  readonly halo?: DecodeGroupRef;
+}
+
+/**
+ * GroupNorm of an NHWC activation [frames, height, width, channels]: per (frame, group of channels/groups
+ * channels) the mean and variance over height·width·channels/groups values, then the affine weight and bias
+ * [channels], then SiLU when `silu`. With `reduce`, the statistics cover the rows of every member of the decode
+ * group (each member holds a band of rows), computed exactly as one rank computes them over the whole image:
+ * each image row's partial sums in double, summed in global row order.
+ */
+export interface GroupNormOp extends OpBase {
+  readonly op: "group_norm";
+  readonly x: string;
+  readonly weight: string;
+  readonly bias: string;
+  readonly out: string;
+  readonly frames: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly groups: number;
+  readonly eps: number;
+  readonly silu: boolean;
+  readonly reduce?: DecodeGroupRef;
+}
+
+/** Nearest-neighbour upsampling of [frames, height, width, channels] to [frames, factor·height, factor·width, channels]. */
+export interface UpsampleNearestOp extends OpBase {
+  readonly op: "upsample_nearest";
+  readonly x: string;
+  readonly out: string;
+  readonly frames: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly factor: number;
+}
+
 export type Op =
   | TimestepEmbedOp
   | LinearOp
@@ -519,7 +583,10 @@ export type Op =
   | GuidanceOp
   | SolverOp
   | SendOp
-  | RecvOp;
+  | RecvOp
+  | Conv2dOp
+  | GroupNormOp
+  | UpsampleNearestOp;
 
 export type OpName = Op["op"];
 

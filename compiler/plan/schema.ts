@@ -33,7 +33,9 @@ const Index = (description: string) => Type.Integer({ minimum: 0, description })
 const Name = (description: string) => Type.String({ minLength: 1, description });
 const Real = (description: string) => Type.Number({ description });
 
-const GROUP_AXES = [...AXES, "sequence"] as const;
+const GROUP_AXES = [...AXES, "sequence", "decode"] as const;
+/** What a Shard splits over: a mesh axis or the sequence group (the decode group splits plan.decode only). */
+const SHARD_AXES = [...AXES, "sequence"] as const;
 const ATTENTION_KINDS = ["spatial", "temporal", "cross"] as const;
 const BLOCK_KINDS = ["spatial", "temporal"] as const;
 const PLAN_DTYPES = ["f32", "bf16", "f16", "i32"] as const;
@@ -41,13 +43,14 @@ const BUFFER_ROLES = ["input", "table", "state", "cache", "activation", "output"
 const SOLVERS = ["ddpm", "ddim", "dpmpp2m", "flow-euler"] as const;
 const INPUT_SOURCES = ["noise", "text", "text-mask", "null-text", "labels", "null-labels", "timestep"] as const;
 
-const GroupAxis = StringEnum(GROUP_AXES, "A mesh axis, or `sequence` (the Ulysses x Ring block of USP).");
+const GroupAxis = StringEnum(GROUP_AXES, "A mesh axis, `sequence` (the Ulysses x Ring block of USP), or `decode` (the ranks splitting the VAE decode).");
+const DecodeGroupRef = Closed({ axis: Type.Literal("decode", { description: "The decode group (mesh.groups.decode)." }) }, "The decode group of the patch split.");
 const Dims4 = Type.Tuple([Count("dim 0"), Count("dim 1"), Count("dim 2"), Count("dim 3")], { description: "A 4-D view of the buffer." });
 const Axes4 = Type.Tuple([Index("axis 0"), Index("axis 1"), Index("axis 2"), Index("axis 3")], { description: "Out axis i takes input axis perm[i]." });
 
 const Shard = Closed(
   {
-    axis: StringEnum(GROUP_AXES, "The mesh axis (or `sequence` group) the dimension is split over."),
+    axis: StringEnum(SHARD_AXES, "The mesh axis (or `sequence` group) the dimension is split over."),
     parts: Count("Equal parts; a rank takes the part of its coordinate on the axis."),
   },
   "A part of a dimension that depends on the rank.",
@@ -150,7 +153,7 @@ const ops = [
       shard: Type.Optional(
         Closed(
           {
-            axis: StringEnum(GROUP_AXES, "The axis the tokens are split over."),
+            axis: StringEnum(SHARD_AXES, "The axis the tokens are split over."),
             parts: Count("Equal parts."),
             dim: StringEnum(["frames", "tokens"] as const, "Frames (DSP) or the positions of every frame (Ulysses/Ring)."),
           },
@@ -280,7 +283,7 @@ const ops = [
     {
       q: Name("[samples · queries, heads · headDim]."),
       kv: Name("[samples · keys, 2 · heads · headDim]."),
-      mask: Name("Key mask [samples, keys] (i32)."),
+      mask: Type.Optional(Name("Key mask [samples, keys] (i32); absent: every key is valid.")),
       out: Name("[samples · queries, heads · headDim]."),
       samples: Count("Samples."),
       queries: Count("Query rows per sample."),
@@ -362,6 +365,54 @@ const ops = [
     "recv",
     { axis: GroupAxis, peer: StringEnum(["next", "prev"] as const, "The neighbour in ring order."), out: Name("Received buffer."), dims: Dims4, slice: Type.Optional(ViewSlice) },
     "Pre-posted point-to-point receive from a neighbour on an axis.",
+  ),
+  OpSchema(
+    "conv2d",
+    {
+      x: Name("Input [frames, height, width, inChannels] (NHWC)."),
+      weight: Name("Weight [outChannels, inChannels, kernel, kernel]."),
+      bias: Type.Optional(Name("Bias [outChannels].")),
+      out: Name("Output [frames, height, width, outChannels]."),
+      frames: Count("Frames."),
+      height: Count("Rows (this rank's band with halo)."),
+      width: Count("Columns."),
+      inChannels: Count("Input channels."),
+      outChannels: Count("Output channels."),
+      kernel: IntegerEnum([1, 3] as const, "Kernel size; 3 pads with zeros at the image border."),
+      halo: Type.Optional(DecodeGroupRef),
+    },
+    "2-D convolution, stride 1, NHWC; with `halo` one row is exchanged with each neighbour of the decode group first.",
+  ),
+  OpSchema(
+    "group_norm",
+    {
+      x: Name("Input [frames, height, width, channels]."),
+      weight: Name("Affine weight [channels]."),
+      bias: Name("Affine bias [channels]."),
+      out: Name("Output, the shape of x."),
+      frames: Count("Frames."),
+      height: Count("Rows (this rank's band with reduce)."),
+      width: Count("Columns."),
+      channels: Count("Channels."),
+      groups: Count("Groups of channels."),
+      eps: Real("Epsilon."),
+      silu: Type.Boolean({ description: "SiLU after the affine." }),
+      reduce: Type.Optional(DecodeGroupRef),
+    },
+    "GroupNorm per (frame, group); with `reduce` the statistics cover every member's rows, summed exactly in global row order.",
+  ),
+  OpSchema(
+    "upsample_nearest",
+    {
+      x: Name("Input [frames, height, width, channels]."),
+      out: Name("Output [frames, factor·height, factor·width, channels]."),
+      frames: Count("Frames."),
+      height: Count("Input rows."),
+      width: Count("Input columns."),
+      channels: Count("Channels."),
+      factor: Count("Upsampling factor each way."),
+    },
+    "Nearest-neighbour upsampling.",
   ),
 ] as const;
 
@@ -504,6 +555,9 @@ const Weight = Closed(
     shape: Type.Array(Count("Extent."), { description: "Shape in the checkpoint." }),
     dtype: StringEnum(PLAN_DTYPES, "Storage type on the runtime."),
     stages: Type.Optional(Type.Array(Index("A pipeline stage."), { description: "Pipeline stages that read it (all when absent)." })),
+    aliases: Type.Optional(
+      Type.Array(Name("Another official name."), { minItems: 1, description: "Other official names of the tensor (a shape may differ only by trailing 1s)." }),
+    ),
   },
   "One checkpoint tensor the plan reads.",
 );
@@ -568,6 +622,62 @@ const Cost = Closed(
     peakBytesPerRank: NonNegative("Weights the rank holds plus its arena."),
   },
   "The time and memory estimate of the plan on one rank.",
+);
+
+const DECODE_DTYPES = ["f32", "bf16", "f16"] as const;
+
+const DecodeSplit = Type.Union(
+  [
+    Closed({ kind: Type.Literal("whole") }, "One rank decodes whole frames."),
+    Closed(
+      {
+        kind: Type.Literal("tiled"),
+        tile: Closed({ height: Count("Tile rows (latent pixels)."), width: Count("Tile columns (latent pixels).") }, "Tile size."),
+        overlap: Index("Latent pixels neighbouring tiles share at least."),
+        rows: Type.Array(Index("A tile's first latent row."), { minItems: 1, description: "Tile row starts; the last aligned to the edge." }),
+        cols: Type.Array(Index("A tile's first latent column."), { minItems: 1, description: "Tile column starts; the last aligned to the edge." }),
+      },
+      "One rank decodes overlapping tiles, blended with linear ramps.",
+    ),
+    Closed(
+      { kind: Type.Literal("patch"), axis: Type.Literal("decode", { description: "The decode group." }), parts: Count("Members, each holding height/parts latent rows.") },
+      "The latent rows split evenly over the decode group.",
+    ),
+  ],
+  { description: "How the decode work is split." },
+);
+
+const Decode = Closed(
+  {
+    vae: StringEnum(["sd-vae-ft-ema", "sd-vae-ft-mse", "sdxl-vae"] as const, "The VAE."),
+    checkpoint: Type.String({ description: "The VAE weights as the Spec names them, `random`, or empty when it names none." }),
+    weightsSeed: Index("Seed of random VAE weights."),
+    dtype: StringEnum(DECODE_DTYPES, "Storage type of decode weights and activations."),
+    scale: Real("The decoder's input is latent / scale."),
+    latent: Closed({ channels: Count("Channels."), frames: Count("Frames."), height: Count("Height."), width: Count("Width.") }, "One sample's final latent."),
+    image: Closed({ height: Count("Pixel height."), width: Count("Pixel width.") }, "Decoded frame size."),
+    samples: Count("Samples each decode group decodes."),
+    framesPerPass: Count("Frames one pass decodes."),
+    split: DecodeSplit,
+    passes: Count("Program runs per sample."),
+    ranks: Type.Array(Index("A global rank."), { minItems: 1, description: "Ranks that decode." }),
+    weights: Type.Array(Weight, { description: "The decoder's tensors." }),
+    buffers: Type.Array(Buffer, { description: "The decode arena's buffers." }),
+    arenaBytes: Index("Bytes of the decode arena."),
+    input: Name("Buffer the runtime fills with latent / scale."),
+    output: Name("Buffer of decoded pixels."),
+    program: Type.Array(OpRef, { description: "One pass." }),
+    cost: Closed(
+      {
+        flopsPerPass: NonNegative("FLOPs of one pass."),
+        secondsPerPass: NonNegative("Estimated seconds of one pass."),
+        totalSeconds: NonNegative("Every pass of every sample."),
+        peakBytesPerRank: NonNegative("Decode arena plus decoder weights."),
+      },
+      "The decode's estimate on one rank.",
+    ),
+  },
+  "The VAE decode after the step loop.",
 );
 
 export const PlanSchema = Type.Object(
@@ -647,6 +757,7 @@ export const PlanSchema = Type.Object(
     ),
     padding: Type.Optional(Type.Array(Padding, { minItems: 1, description: "What the layout pads to split evenly; absent when every split is even." })),
     cost: Cost,
+    decode: Type.Optional(Decode),
   },
   {
     additionalProperties: false,

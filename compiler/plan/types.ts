@@ -50,6 +50,12 @@ export interface PlanWeight {
   readonly dtype: PlanDtype;
   /** Pipeline stages that read it (all when absent). */
   readonly stages?: readonly number[];
+  /**
+   * Other official names of the same tensor, which a loader accepts as well (the VAE decoder's original LDM
+   * names, whose shape may differ only by trailing 1s: a 1x1 convolution's [512, 512, 1, 1] for a Linear's
+   * [512, 512]). Absent when the tensor has one name.
+   */
+  readonly aliases?: readonly string[];
 }
 
 /** A part of a dimension that depends on the rank: `parts` equal parts along a mesh axis (or group). */
@@ -164,6 +170,85 @@ export interface Plan {
   /** What the layout pads to split evenly; absent when every split is even. */
   readonly padding?: readonly PlanPadding[];
   readonly cost: PlanCost;
+  /** The VAE decode of the final latent into pixels; absent when nothing is decoded (latents only, or no VAE). */
+  readonly decode?: PlanDecode;
+}
+
+/** The VAEs whose decoder the plan lowers (the SD-VAE decoder, models.md §10.1). */
+export type DecodedVae = "sd-vae-ft-ema" | "sd-vae-ft-mse" | "sdxl-vae";
+
+/**
+ * How the decode work is split: `whole` (one rank decodes whole frames), `tiled` (one rank decodes overlapping
+ * tiles, blended by the runtime with linear ramps over the overlap; sizes in latent pixels, `rows`/`cols` the
+ * latent-pixel starts of the tiles, the last aligned to the edge so every tile has the same size), or `patch`
+ * (the latent rows split evenly over the `parts` members of each decode group, member r holding rows
+ * [r·h/parts, (r+1)·h/parts); convolutions exchange halo rows and GroupNorm statistics are reduced exactly).
+ */
+export type DecodeSplit =
+  | { readonly kind: "whole" }
+  | {
+      readonly kind: "tiled";
+      readonly tile: { readonly height: number; readonly width: number };
+      readonly overlap: number;
+      readonly rows: readonly number[];
+      readonly cols: readonly number[];
+    }
+  | { readonly kind: "patch"; readonly axis: "decode"; readonly parts: number };
+
+/** The decode program's time and memory on one rank of the plan's GPU profile (compiler/lower/decode/cost.ts). */
+export interface DecodeCost {
+  readonly flopsPerPass: number;
+  readonly secondsPerPass: number;
+  /** secondsPerPass × passes × samples. */
+  readonly totalSeconds: number;
+  /** The decode's arena plus its weights: after the denoising loop releases its own memory. */
+  readonly peakBytesPerRank: number;
+}
+
+/**
+ * The VAE decode (../shared/DESIGN.md; the contract in .helpers/vae-contract.md): after the step loop, each rank
+ * of `ranks` releases the DiT's memory and runs `program` `passes` times per sample over a fresh arena of its own
+ * (`buffers`, `arenaBytes`) and the decoder's `weights`. Activations are NHWC: [frames, height, width, channels];
+ * every decode buffer and weight is stored in `dtype`. Before a pass the runtime fills `input` with the pass's
+ * latent / `scale`; after it, it reads `output`, pixels about [-1, 1].
+ */
+export interface PlanDecode {
+  readonly vae: DecodedVae;
+  /** The Spec's vae.checkpoint as written (relative to the pipeline file, as the model's), `random`, or "" when the Spec names none (the checker refuses to run that). */
+  readonly checkpoint: string;
+  /** Seed of `random` VAE weights (opendit-random-v1 over the decoder's names and shapes). */
+  readonly weightsSeed: number;
+  readonly dtype: "f32" | "bf16" | "f16";
+  /** The decoder's input is latent / scale (0.18215). */
+  readonly scale: number;
+  /** One sample's final latent. */
+  readonly latent: { readonly channels: number; readonly frames: number; readonly height: number; readonly width: number };
+  /** 8 × the latent's height and width. */
+  readonly image: { readonly height: number; readonly width: number };
+  /** Samples each decode group decodes: the run's samples / the dp degree. */
+  readonly samples: number;
+  /** Frames one pass decodes together (the program's batch). */
+  readonly framesPerPass: number;
+  readonly split: DecodeSplit;
+  /** Program runs per sample: ceil(frames / framesPerPass) × (tiles, or 1). */
+  readonly passes: number;
+  /**
+   * Global ranks that decode: whole and tiled, one rank per dp group (the one that returns the outputs); patch,
+   * every rank of each decode group.
+   */
+  readonly ranks: readonly number[];
+  /** The decoder's tensors by their diffusers names, with their other official names as `aliases`. */
+  readonly weights: readonly PlanWeight[];
+  /** The decode arena's buffers: `input` and `output` for the whole pass, activations by liveness over `program`. */
+  readonly buffers: readonly PlanBuffer[];
+  readonly arenaBytes: number;
+  /** [framesPerPass, hIn, wIn, latent channels]: the pass's latent / scale. */
+  readonly input: string;
+  /** [framesPerPass, 8·hIn, 8·wIn, 3]: the decoded pixels. */
+  readonly output: string;
+  /** One pass (op ids 0..n-1). */
+  readonly program: readonly Op[];
+  readonly cost: DecodeCost;
 }
 
 /** One step of a pattern on one rank (compiler/cost/plan-cost.ts). */

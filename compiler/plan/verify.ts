@@ -13,9 +13,12 @@ import type { ModRef, Op, PaddedTokens } from "./ops.js";
 import { canonicalJson, sha256 } from "./serialize.js";
 import { stagesMeet, widenTransferSpans } from "./stage-sets.js";
 import { transferProblems } from "./transfer-match.js";
-import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanBuffer, type PlanDtype, type Shard } from "./types.js";
+import { PLAN_FORMAT, PLAN_VERSION, type Plan, type PlanBuffer, type PlanDecode, type PlanDtype, type PlanWeight, type Shard } from "./types.js";
 
-type ProgramName = "setup" | "step";
+type ProgramName = "setup" | "step" | "decode";
+
+/** The ops only the VAE decode has (plan.decode.program). */
+const DECODE_OPS: ReadonlySet<string> = new Set(["conv2d", "group_norm", "upsample_nearest"]);
 
 interface Named {
   readonly shape: readonly number[];
@@ -39,13 +42,32 @@ function skipUnit(op: Op): string | undefined {
   return undefined;
 }
 
+/**
+ * The checks of one scope of a plan: `plan`, the denoising programs with the plan's weights, buffers and arena;
+ * `decode`, plan.decode's program over its own weights, buffers and arena (the runtime gives the decode a fresh
+ * memory of its own).
+ */
 class PlanVerifier {
   readonly problems: string[] = [];
   private readonly names = new Map<string, Named>();
   private readonly degrees = new Map<string, number>();
+  private readonly weights: readonly PlanWeight[];
+  private readonly buffers: readonly PlanBuffer[];
+  private readonly arenaBytes: number;
+  /** The program whose liveness the arena follows. */
+  private readonly spanned: readonly Op[];
 
-  constructor(private readonly plan: Plan) {
+  constructor(
+    private readonly plan: Plan,
+    private readonly scope: "plan" | "decode" = "plan",
+  ) {
     for (const a of plan.mesh.axes) this.degrees.set(a.name, a.degree);
+    const decode = plan.decode;
+    if (scope === "decode" && !decode) throw new Error("a decode scope needs plan.decode");
+    this.weights = scope === "decode" ? decode!.weights : plan.weights;
+    this.buffers = scope === "decode" ? decode!.buffers : plan.buffers;
+    this.arenaBytes = scope === "decode" ? decode!.arenaBytes : plan.arenaBytes;
+    this.spanned = scope === "decode" ? decode!.program : plan.program.step;
   }
 
   private problem(text: string): void {
@@ -53,6 +75,13 @@ class PlanVerifier {
   }
 
   run(): string[] {
+    if (this.scope === "decode") {
+      this.declarations();
+      this.arena();
+      this.decodeProgram();
+      this.decodeTable();
+      return this.problems;
+    }
     this.header();
     this.declarations();
     this.mesh();
@@ -75,11 +104,11 @@ class PlanVerifier {
   }
 
   private declarations(): void {
-    for (const w of this.plan.weights) {
+    for (const w of this.weights) {
       if (this.names.has(w.name)) this.problem(`weight \`${w.name}\` is declared twice`);
       this.names.set(w.name, { shape: w.shape, dtype: w.dtype });
     }
-    for (const b of this.plan.buffers) {
+    for (const b of this.buffers) {
       const old = this.names.get(b.name);
       if (old) this.problem(`buffer \`${b.name}\` is declared twice${old.buffer ? "" : " (also as a weight)"}`);
       this.names.set(b.name, { shape: b.shape, dtype: b.dtype, buffer: b });
@@ -88,6 +117,7 @@ class PlanVerifier {
 
   /** The ranks in one group of `axis`: the axis degree, or the product of the sequence axes. */
   private degreeOf(axis: GroupAxis): number {
+    if (axis === "decode") return this.plan.decode?.split.kind === "patch" ? this.plan.decode.split.parts : 1;
     if (axis === "sequence") return (this.degrees.get("dsp") ?? 1) * (this.degrees.get("ulysses") ?? 1) * (this.degrees.get("ring") ?? 1);
     return this.degrees.get(axis) ?? 1;
   }
@@ -102,6 +132,7 @@ class PlanVerifier {
     });
     const expected = new Set<string>(mesh.axes.filter((a) => a.degree > 1).map((a) => a.name));
     if (this.degreeOf("ulysses") > 1 && this.degreeOf("ring") > 1) expected.add("sequence");
+    if (this.degreeOf("decode") > 1) expected.add("decode");
     for (const key of expected) if (!mesh.groups[key as GroupAxis]) this.problem(`mesh has no groups for ${key}, whose degree is above 1`);
     for (const [key, groups] of Object.entries(mesh.groups) as [GroupAxis, readonly (readonly number[])[]][]) {
       if (!expected.has(key)) this.problem(`mesh has groups for ${key}, which needs no communicator`);
@@ -120,7 +151,7 @@ class PlanVerifier {
   /** Step-program op ids that name each buffer (first and last), the liveness the arena must respect. */
   private stepSpans(): Map<string, [number, number]> {
     const spans = new Map<string, [number, number]>();
-    for (const op of this.plan.program.step) {
+    for (const op of this.spanned) {
       const io = opBuffers(op) as OpBuffers | undefined;
       if (!io) continue;
       for (const name of [...io.reads, ...io.writes]) {
@@ -130,24 +161,25 @@ class PlanVerifier {
       }
     }
     // Pre-posted receives and asynchronous sends hold their buffers for their whole phase.
-    widenTransferSpans(this.plan.program.step, spans);
+    widenTransferSpans(this.spanned, spans);
     return spans;
   }
 
   private arena(): void {
     const spans = this.stepSpans();
     const placed: { b: PlanBuffer; span: readonly [number, number] | undefined }[] = [];
-    for (const b of this.plan.buffers) {
+    for (const b of this.buffers) {
       const bytes = bufferBytes(b);
       if (b.bytes !== bytes) this.problem(`buffer \`${b.name}\` says ${b.bytes} bytes, but [${b.shape.join(", ")}] ${b.dtype} is ${bytes}`);
-      if (b.offset < 0 || b.offset + b.bytes > this.plan.arenaBytes) {
-        this.problem(`buffer \`${b.name}\` at [${b.offset}, ${b.offset + b.bytes}) does not fit in the arena of ${this.plan.arenaBytes} bytes`);
+      if (b.offset < 0 || b.offset + b.bytes > this.arenaBytes) {
+        this.problem(`buffer \`${b.name}\` at [${b.offset}, ${b.offset + b.bytes}) does not fit in the arena of ${this.arenaBytes} bytes`);
       }
       const used = spans.get(b.name);
       if (b.role === "activation") {
-        if (!used) this.problem(`activation buffer \`${b.name}\` is never used by the step program`);
+        const program = this.scope === "decode" ? "decode" : "step";
+        if (!used) this.problem(`activation buffer \`${b.name}\` is never used by the ${program} program`);
         else if (!b.live || b.live[0] !== used[0] || b.live[1] !== used[1]) {
-          this.problem(`activation buffer \`${b.name}\` says live ${b.live ? `[${b.live.join(", ")}]` : "nowhere"}, but step ops ${used[0]}..${used[1]} use it`);
+          this.problem(`activation buffer \`${b.name}\` says live ${b.live ? `[${b.live.join(", ")}]` : "nowhere"}, but ${program} ops ${used[0]}..${used[1]} use it`);
         }
         placed.push({ b, span: used ?? b.live });
       } else {
@@ -225,6 +257,7 @@ class PlanVerifier {
         if (op.id !== i) this.problem(`${program} op at position ${i} has id ${op.id}`);
         const io = opBuffers(op) as OpBuffers | undefined;
         if (!io) return this.problem(`${where}: unknown op`);
+        if (DECODE_OPS.has(op.op) || usesDecodeGroup(op)) this.problem(`${where} belongs to the VAE decode, not the ${program} program`);
         // PipeFusion: the op writes its tokens' K/V into the buffer before it reads the buffer (ops.ts KvCacheRef).
         if (op.op === "self_attention" && op.kvCache) available.add(op.kvCache.buffer);
         for (const name of io.reads) this.read(program, op, where, name, available, carried, writtenHere);
@@ -237,6 +270,102 @@ class PlanVerifier {
         this.dtypes(where, op);
       });
     }
+  }
+
+  /** The decode program: names exist and hold values when read, sizes agree, collectives use the decode group only. */
+  private decodeProgram(): void {
+    const decode = this.plan.decode!;
+    const available = new Set<string>([...decode.weights.map((w) => w.name), decode.input]);
+    const writtenHere = new Map<string, Op>();
+    decode.program.forEach((op, i) => {
+      const where = label("decode", op);
+      if (op.id !== i) this.problem(`decode op at position ${i} has id ${op.id}`);
+      const io = opBuffers(op) as OpBuffers | undefined;
+      if (!io) return this.problem(`${where}: unknown op`);
+      if (op.pab || op.mlp || op.stage !== undefined || op.phase || op.latentRing) this.problem(`${where} carries a step-program tag (pab, mlp, stage, phase or latentRing)`);
+      const axis = "axis" in op ? op.axis : undefined;
+      if (axis !== undefined && axis !== "decode") this.problem(`${where} communicates over ${axis}; the decode communicates over its decode group only`);
+      for (const name of io.reads) this.read("decode", op, where, name, available, new Set(), writtenHere);
+      for (const name of io.writes) this.write("decode", where, name);
+      for (const name of io.writes) {
+        available.add(name);
+        writtenHere.set(name, op);
+      }
+      this.sizes(where, op);
+      this.dtypes(where, op);
+    });
+    const read = new Set(decode.program.flatMap((op) => opBuffers(op).reads));
+    for (const w of decode.weights) if (!read.has(w.name)) this.problem(`weight \`${w.name}\` is listed but no decode op reads it`);
+    if (!available.has(decode.output) || !writtenHere.has(decode.output)) this.problem(`output \`${decode.output}\` is never written by the decode program`);
+  }
+
+  /** The decode's own table: its sizes, split, passes, ranks and dtypes agree with each other and with the mesh. */
+  private decodeTable(): void {
+    const d: PlanDecode = this.plan.decode!;
+    const factor = 8;
+    const { latent, split } = d;
+    if (d.image.height !== factor * latent.height || d.image.width !== factor * latent.width) {
+      this.problem(`image ${d.image.height}x${d.image.width} is not ${factor} x the latent's ${latent.height}x${latent.width}`);
+    }
+    if (d.framesPerPass > latent.frames) this.problem(`${d.framesPerPass} frames per pass exceed the latent's ${latent.frames}`);
+    let pass = { height: latent.height, width: latent.width };
+    let tiles = 1;
+    if (split.kind === "tiled") {
+      pass = split.tile;
+      tiles = split.rows.length * split.cols.length;
+      this.tileStarts("rows", split.rows, latent.height, split.tile.height, split.overlap);
+      this.tileStarts("cols", split.cols, latent.width, split.tile.width, split.overlap);
+    } else if (split.kind === "patch") {
+      if (split.parts !== this.groupSize("decode")) this.problem(`the patch split has ${split.parts} parts, but the mesh's decode groups hold ${this.groupSize("decode")} ranks`);
+      if (latent.height % split.parts !== 0) this.problem(`the latent's ${latent.height} rows do not split in ${split.parts} bands`);
+      pass = { height: latent.height / split.parts, width: latent.width };
+    }
+    const passes = Math.ceil(latent.frames / d.framesPerPass) * tiles;
+    if (d.passes !== passes) this.problem(`passes is ${d.passes}, not ceil(frames / framesPerPass) x tiles = ${passes}`);
+    const input = this.names.get(d.input)?.buffer;
+    const output = this.names.get(d.output)?.buffer;
+    const inShape = [d.framesPerPass, pass.height, pass.width, latent.channels];
+    const outShape = [d.framesPerPass, factor * pass.height, factor * pass.width, 3];
+    if (input?.role !== "input" || input.shape.join("x") !== inShape.join("x")) this.problem(`input \`${d.input}\` is not an input buffer [${inShape.join(", ")}]`);
+    if (output?.role !== "output" || output.shape.join("x") !== outShape.join("x")) this.problem(`output \`${d.output}\` is not an output buffer [${outShape.join(", ")}]`);
+    for (const b of d.buffers) {
+      if (b.role !== "input" && b.role !== "output" && b.role !== "activation") this.problem(`buffer \`${b.name}\` is a ${b.role} buffer; a decode pass holds only its input, output and activations`);
+    }
+    for (const named of [...d.weights, ...d.buffers]) if (named.dtype !== d.dtype) this.problem(`\`${named.name}\` is ${named.dtype}, not the decode's ${d.dtype}`);
+    this.decodeRanks(d);
+  }
+
+  private tileStarts(what: string, starts: readonly number[], size: number, tile: number, overlap: number): void {
+    const last = starts[starts.length - 1];
+    if (tile > size) this.problem(`tiles of ${tile} exceed the latent's ${size} ${what}`);
+    const ok =
+      starts[0] === 0 &&
+      last === size - tile &&
+      starts.every((start, i) => i === 0 || (start > starts[i - 1]! && start - starts[i - 1]! <= tile - overlap));
+    if (!ok) this.problem(`tile ${what} [${starts.join(", ")}] do not cover ${size} with tiles of ${tile} overlapping by at least ${overlap}`);
+  }
+
+  private groupSize(axis: GroupAxis): number {
+    return this.plan.mesh.groups[axis]?.[0]?.length ?? 1;
+  }
+
+  /** Patch: every member of the decode groups decodes; else one rank per dp group, the one returning outputs. */
+  private decodeRanks(d: PlanDecode): void {
+    const { mesh } = this.plan;
+    const ranks = [...d.ranks].sort((a, b) => a - b);
+    if (new Set(ranks).size !== ranks.length || ranks.some((r) => r < 0 || r >= mesh.world)) this.problem(`ranks [${d.ranks.join(", ")}] repeat a rank or leave the world`);
+    if (d.split.kind === "patch") {
+      const members = (mesh.groups.decode ?? []).flat().sort((a, b) => a - b);
+      if (members.join() !== ranks.join()) this.problem(`ranks [${d.ranks.join(", ")}] are not the members of the decode groups`);
+      for (const g of mesh.groups.decode ?? []) {
+        const dp = new Set(g.map((r) => mesh.ranks[r]?.coords.dp));
+        if (dp.size !== 1) this.problem(`decode group [${g.join(", ")}] holds ranks of several dp groups`);
+      }
+      return;
+    }
+    const dp = this.degrees.get("dp") ?? 1;
+    const coords = new Set(ranks.map((r) => mesh.ranks[r]?.coords.dp));
+    if (ranks.length !== dp || coords.size !== dp) this.problem(`ranks [${d.ranks.join(", ")}] are not one rank of each of the ${dp} dp groups`);
   }
 
   private read(
@@ -504,6 +633,32 @@ class PlanVerifier {
       case "recv":
         this.group(where, op.axis);
         return;
+      case "conv2d": {
+        const pixels = op.frames * op.height * op.width;
+        this.holds(where, "x", op.x, pixels * op.inChannels, "frames·height·width·inChannels");
+        this.holds(where, "out", op.out, pixels * op.outChannels, "frames·height·width·outChannels");
+        this.shaped(where, "weight", op.weight, [op.outChannels, op.inChannels, op.kernel, op.kernel]);
+        this.shaped(where, "bias", op.bias, [op.outChannels]);
+        if (op.halo) {
+          this.group(where, op.halo.axis);
+          if (op.kernel !== 3) this.problem(`${where}: a ${op.kernel}x${op.kernel} convolution needs no halo rows`);
+        }
+        return;
+      }
+      case "group_norm": {
+        const values = op.frames * op.height * op.width * op.channels;
+        this.holds(where, "x", op.x, values, "frames·height·width·channels");
+        this.holds(where, "out", op.out, values, "frames·height·width·channels");
+        this.shaped(where, "weight", op.weight, [op.channels]);
+        this.shaped(where, "bias", op.bias, [op.channels]);
+        this.divides(where, "channels", op.channels, op.groups);
+        if (op.reduce) this.group(where, op.reduce.axis);
+        return;
+      }
+      case "upsample_nearest":
+        this.holds(where, "x", op.x, op.frames * op.height * op.width * op.channels, "frames·height·width·channels");
+        this.holds(where, "out", op.out, op.frames * op.factor * op.height * op.factor * op.width * op.channels, "frames·factor²·height·width·channels");
+        return;
       case "solver_update":
         if (op.stride < (op.learnedVariance ? 2 : 1) * op.channels) this.problem(`${where}: stride ${op.stride} leaves no room for the prediction's channels`);
         if (op.solver !== this.plan.schedule.solver) this.problem(`${where}: solver ${op.solver}, but the schedule's is ${this.plan.schedule.solver}`);
@@ -606,7 +761,15 @@ function paddedDims(plan: Plan): Set<string> {
   return dims;
 }
 
-/** Every inconsistency of `plan`, as sentences; [] when there is none. */
+/** Whether an op communicates over the decode group (only the decode program may). */
+function usesDecodeGroup(op: Op): boolean {
+  if ("axis" in op && op.axis === "decode") return true;
+  return (op.op === "conv2d" && op.halo !== undefined) || (op.op === "group_norm" && op.reduce !== undefined);
+}
+
+/** Every inconsistency of `plan`, as sentences (those of its decode start with `decode: `); [] when there is none. */
 export function verifyPlan(plan: Plan): string[] {
-  return new PlanVerifier(plan).run();
+  const problems = new PlanVerifier(plan).run();
+  if (plan.decode) problems.push(...new PlanVerifier(plan, "decode").run().map((p) => `decode: ${p}`));
+  return problems;
 }

@@ -178,14 +178,42 @@ const Pab = Obj(
 
 const Acceleration = Obj({ pab: Type.Optional(Pab) }, "Caching that skips recomputation between steps.");
 
+const VaeTiling = Obj(
+  {
+    tile: Type.Optional(
+      Type.Integer({ minimum: 8, maximum: 16384, description: "Tile size in image pixels, a multiple of 8 (default 512; a dimension smaller than the tile is one tile)." }),
+    ),
+    overlap: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 16384, description: "Pixels neighbouring tiles share, blended with linear ramps; a multiple of 8 below the tile (default 64)." }),
+    ),
+  },
+  "Tile sizes of a tiled decode.",
+);
+
 const Vae = Obj(
   {
     kind: StringEnum(VAE_KINDS, "The VAE that decodes latents (`none` keeps latents only)."),
-    checkpoint: Type.Optional(Type.String({ minLength: 1, description: "Path to the VAE weights (.safetensors), or `random`." })),
-    tiling: Type.Optional(Type.Boolean({ description: "Decode in overlapping tiles to bound memory." })),
-    tile: Type.Optional(Type.Integer({ minimum: 8, maximum: 4096, description: "Tile size in latent pixels (with tiling)." })),
-    overlap: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024, description: "Tile overlap in latent pixels (with tiling)." })),
-    parallel: Type.Optional(Type.Boolean({ description: "Split decoding across the ranks that ran the DiT." })),
+    checkpoint: Type.Optional(
+      Type.String({ minLength: 1, description: "Path to the VAE weights (.safetensors, diffusers or original LDM names), relative to this file, or `random` for seeded random weights." }),
+    ),
+    weights_seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SAFE, description: "Seed of `checkpoint: random` VAE weights (default 0)." })),
+    dtype: Type.Optional(
+      StringEnum(DTYPES, "Storage and compute type of the decode on GPUs (default: the model's, but bf16 for the SDXL VAE of an fp16 model, which overflows fp16)."),
+    ),
+    tiling: Type.Optional(
+      Type.Union([Type.Boolean(), VaeTiling], {
+        description: "Decode each frame in overlapping tiles to bound memory: `true` (512-pixel tiles, 64 pixels of overlap), `{ tile, overlap }`, or `false` (default).",
+      }),
+    ),
+    parallel: Type.Optional(
+      StringEnum(
+        ["patch", "none"] as const,
+        "`patch` splits each frame's latent rows over the ranks that hold the same samples (halo rows exchanged, GroupNorm reduced exactly; one such rank decodes whole frames); default `patch` when there are several such ranks, no tiling and no PipeFusion, and the latent height divides by their number; else `none`.",
+      ),
+    ),
+    frames_per_pass: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 4096, description: "Frames decoded together in one pass (default 1; a value above the latent frames decodes them all in one pass)." }),
+    ),
   },
   "Decoding latents to pixels.",
 );
@@ -241,6 +269,7 @@ export type SchedulerSpec = Spec["scheduler"];
 export type ParallelSpec = NonNullable<Spec["parallel"]>;
 export type PabSpec = NonNullable<NonNullable<Spec["acceleration"]>["pab"]>;
 export type MlpBroadcastSpec = NonNullable<NonNullable<PabSpec["mlp"]>["spatial"]>;
+export type VaeSpec = NonNullable<Spec["vae"]>;
 
 /** The published draft-07 schema, as plain JSON (TypeBox's symbols dropped). */
 export function publishedSchema(): Record<string, unknown> {

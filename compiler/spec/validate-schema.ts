@@ -173,13 +173,44 @@ export interface SchemaResult {
   readonly diagnostics: Diagnostic[];
 }
 
+/**
+ * The errors of a value against a union (`anyOf`, such as `vae.tiling`: true, false or a mapping) as one cause:
+ * where the value has the type of an alternative, only that alternative's errors (say a tile out of range);
+ * where it has none of the types, one error naming them all. ajv reports every alternative's errors and the
+ * `anyOf` itself, which would give a person three messages for one mistake.
+ */
+export function rootCauses(errors: readonly ErrorObject[]): ErrorObject[] {
+  const dropped = new Set<ErrorObject>();
+  const out: ErrorObject[] = [];
+  for (const union of errors.filter((e) => e.keyword === "anyOf")) {
+    const prefix = `${union.schemaPath}/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of errors) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const branch = e.schemaPath.slice(prefix.length).split("/")[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    const typed = [...branches.values()].filter((list) => !list.some((e) => e.keyword === "type" && e.instancePath === union.instancePath));
+    for (const list of branches.values()) for (const e of list) dropped.add(e);
+    dropped.add(union);
+    if (typed.length > 0) {
+      for (const e of typed.flat()) dropped.delete(e);
+    } else {
+      const types = [...branches.values()].flatMap((list) => list.filter((e) => e.keyword === "type" && e.instancePath === union.instancePath));
+      const first = types[0];
+      if (first) out.push({ ...first, params: { type: [...new Set(types.map((e) => (e.params as { type: string }).type))] } });
+    }
+  }
+  return [...errors.filter((e) => !dropped.has(e)), ...out];
+}
+
 export function validateSchema(tree: SourceTree): SchemaResult {
   const value: JsonValue | undefined = tree.value;
   const validate = validator();
   if (validate(value)) return { spec: value as unknown as Spec, diagnostics: [] };
   const seen = new Set<string>();
   const diagnostics: Diagnostic[] = [];
-  for (const e of validate.errors ?? []) {
+  for (const e of rootCauses(validate.errors ?? [])) {
     const placed = describeSchemaError(e);
     const key = `${placed.code}|${placed.pointer}|${placed.message}`;
     if (seen.has(key)) continue;

@@ -4,6 +4,7 @@
  */
 import type { Rule } from "../context.js";
 import { accelerationRules } from "./acceleration/index.js";
+import { decodeRules } from "./decode/index.js";
 import { modelRules } from "./model/index.js";
 import { parallelRules } from "./parallel/index.js";
 import { resourceRules } from "./resources/index.js";
@@ -14,5 +15,6 @@ export const specifiedRules: readonly Rule[] = [
   ...schedulerRules,
   ...parallelRules,
   ...accelerationRules,
+  ...decodeRules,
   ...resourceRules,
 ];

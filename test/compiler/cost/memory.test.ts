@@ -122,13 +122,31 @@ describe("estimateMemory: encoders, VAE, latents and total", () => {
 
   it("bounds the VAE decode with tiling and drops it for latents-only output", () => {
     const big = "{ height: 2048, width: 2048 }";
-    const whole = estimate(dit("vae: { kind: sd-vae-ft-mse }\n", big));
-    const tiled = estimate(dit("vae: { kind: sd-vae-ft-mse, tiling: true }\n", big));
+    const png = "output: { dir: out, formats: [png] }\n";
+    const whole = estimate(dit(`vae: { kind: sd-vae-ft-mse }\n${png}`, big));
+    const tiled = estimate(dit(`vae: { kind: sd-vae-ft-mse, tiling: true }\n${png}`, big));
+    const small = estimate(dit(`vae: { kind: sd-vae-ft-mse, tiling: { tile: 256, overlap: 32 } }\n${png}`, big));
     expect(whole.parts.vaeDecode).toBe(768 * 2048 * 2048 * 2 + 3 * 2048 * 2048 * 2);
     expect(tiled.parts.vaeDecode).toBe(768 * 512 * 512 * 2 + 3 * 2048 * 2048 * 2);
+    expect(small.parts.vaeDecode).toBe(768 * 256 * 256 * 2 + 3 * 2048 * 2048 * 2);
     expect(whole.peakPhase).toBe("decode");
-    const latents = estimate(dit("output: { dir: out, formats: [latents] }\n"));
-    expect([latents.parts.vaeDecode, latents.parts.vaeWeights]).toEqual([0, 0]);
+    // Latents only, asked for or by default (no output section): nothing is decoded, as the lowering decides.
+    for (const latents of [estimate(dit("output: { dir: out, formats: [latents] }\n")), estimate(dit("vae: { kind: sd-vae-ft-mse }\n"))]) {
+      expect([latents.parts.vaeDecode, latents.parts.vaeWeights]).toEqual([0, 0]);
+    }
+  });
+
+  it("splits the decode's rows over the ranks holding the same samples (the patch default), in the decode's dtype", () => {
+    const mp4 = "output: { dir: out, formats: [mp4] }\n";
+    const one = estimate(stdit({ extra: mp4 }));
+    const four = estimate(stdit({ parallel: 'parallel: { world: 4, layout: "dsp 4" }\n', extra: mp4 }));
+    const none = estimate(stdit({ parallel: 'parallel: { world: 4, layout: "dsp 4" }\n', extra: `vae: { kind: sd-vae-ft-ema, parallel: none }\n${mp4}` }));
+    const video = 16 * 3 * 256 * 256 * 2;
+    expect(one.parts.vaeDecode).toBe(768 * 256 * 256 * 2 + video);
+    expect(four.parts.vaeDecode).toBe(768 * 64 * 256 * 2 + video);
+    expect(none.parts.vaeDecode).toBe(one.parts.vaeDecode);
+    const fp32 = estimate(stdit({ dtype: "fp32", extra: mp4 }));
+    expect(fp32.parts.vaeWeights).toBe(2 * one.parts.vaeWeights);
   });
 
   it("keeps latents in fp32 and sums the resident parts with the larger phase", () => {

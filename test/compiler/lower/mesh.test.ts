@@ -38,7 +38,7 @@ function bruteGroup(mesh: Mesh, along: readonly Axis[], rank: number): number[] 
     .map((r) => r.rank);
 }
 
-const alongOf = (key: GroupAxis): readonly Axis[] => (key === "sequence" ? ["dsp", "ulysses", "ring"] : [key]);
+const alongOf = (key: GroupAxis): readonly Axis[] => (key === "sequence" ? ["dsp", "ulysses", "ring"] : key === "decode" ? AXES.filter((a) => a !== "dp") : [key]);
 
 describe("buildMesh over every layout of at most 64 ranks", () => {
   const layouts = layoutsUpTo(64);
@@ -55,11 +55,12 @@ describe("buildMesh over every layout of at most 64 ranks", () => {
     }
   });
 
-  it("partitions the ranks with the groups of every axis, each group ordered by coordinate", () => {
+  it("partitions the ranks with the groups of every axis (and the decode groups: every axis but dp), each group ordered by coordinate", () => {
     for (const d of layouts) {
-      const mesh = buildMesh(d, { ranksPerNode: 8 });
+      const mesh = buildMesh(d, { ranksPerNode: 8, decodeGroups: true });
       const expectedKeys: GroupAxis[] = MESH_AXES.filter((a) => d[a] > 1);
       if (d.ulysses > 1 && d.ring > 1) expectedKeys.push("sequence");
+      if (AXES.some((a) => a !== "dp" && d[a] > 1)) expectedKeys.push("decode");
       expect(Object.keys(mesh.groups)).toEqual(expectedKeys);
       expect(Object.keys(mesh.intraNode)).toEqual(expectedKeys);
 
@@ -76,7 +77,7 @@ describe("buildMesh over every layout of at most 64 ranks", () => {
         // Compared as whole arrays per axis: an expect per group costs more than the mesh itself.
         expect(groups).toEqual(groups.map((g) => bruteGroup(mesh, along, g[0]!)));
         expect(groups.every((g) => g.length === size)).toBe(true);
-        if (key !== "sequence") {
+        if (key !== "sequence" && key !== "decode") {
           expect(groups.map((g) => g.map((r) => mesh.ranks[r]!.coords[key]))).toEqual(groups.map(() => range(0, size)));
         }
         expect(groups.every((g) => g.every((r) => groupOf(mesh, key, r).join() === g.join()))).toBe(true);

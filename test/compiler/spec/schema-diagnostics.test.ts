@@ -39,6 +39,20 @@ describe("schema diagnostics", () => {
     expect(d!.hint).toContain("random");
   });
 
+  it("reports a value of a union (`vae.tiling`: true, false or a mapping) once: the types it may have, or the matching alternative's own error", () => {
+    const wrong = validateMarked(base({ extra: "vae: { kind: sd-vae-ft-mse, tiling: <|yes please|> }\n" }));
+    const [d] = expectCodeAtMarkers(wrong, "OD2003");
+    expect(d!.message).toBe('`vae.tiling` must be true or false or a mapping, not the string "yes please".');
+    expect(wrong.diagnostics.map((x) => x.code)).toEqual(["OD2003"]);
+    const small = validateMarked(base({ extra: "vae: { kind: sd-vae-ft-mse, tiling: { tile: <|4|> } }\n" }));
+    expect(expectCodeAtMarkers(small, "OD2005")[0]!.message).toBe("`vae.tiling.tile` must be >= 8, not 4.");
+    expect(small.diagnostics.map((x) => x.code)).toEqual(["OD2005"]);
+    const stray = validateMarked(base({ extra: "vae: { kind: sd-vae-ft-mse, tiling: { <|tiles|>: 256 } }\n" }));
+    expect(expectCodeAtMarkers(stray, "OD2001")[0]!.suggestions).toEqual(["tile"]);
+    expect(stray.diagnostics.map((x) => x.code)).toEqual(["OD2001"]);
+    expect(validateMarked(base({ extra: "vae: { kind: sd-vae-ft-mse, tiling: false, parallel: none, frames_per_pass: 2, dtype: fp32, weights_seed: 3 }\n" })).spec).toBeDefined();
+  });
+
   it("reports a wrong type on the value", () => {
     const r = validateMarked(base({ scheduler: '{ kind: iddpm, steps: <|"250"|>, guidance: 4.0 }' }));
     const [d] = expectCodeAtMarkers(r, "OD2003");

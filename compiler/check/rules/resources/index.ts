@@ -4,5 +4,6 @@ import { CheckpointPresentRule } from "./CheckpointPresentRule.js";
 import { DevicesCountRule } from "./DevicesCountRule.js";
 import { InputFilesPresentRule } from "./InputFilesPresentRule.js";
 import { MemoryFitsGpuRule } from "./MemoryFitsGpuRule.js";
+import { VaeCheckpointRule } from "./VaeCheckpointRule.js";
 
-export const resourceRules: readonly Rule[] = [CheckpointPresentRule, InputFilesPresentRule, MemoryFitsGpuRule, DevicesCountRule];
+export const resourceRules: readonly Rule[] = [CheckpointPresentRule, VaeCheckpointRule, InputFilesPresentRule, MemoryFitsGpuRule, DevicesCountRule];

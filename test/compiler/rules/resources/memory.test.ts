@@ -9,13 +9,14 @@ const PAB_EVERYWHERE = `acceleration:
     cross: every 6 in [450, 930]
 `;
 
-/** Open-Sora 1.0 STDiT-XL/2 at 64x512x512 (65,536 tokens), the largest size it was trained at. */
+/** Open-Sora 1.0 STDiT-XL/2 at 64x512x512 (65,536 tokens), the largest size it was trained at, written as mp4 (so decoded). */
 const stdit = (o: { prompts: string; guidance?: string; extra: string }) => `version: 1
 name: t
 model: { family: stdit, variant: STDiT-XL/2, checkpoint: random }
 conditioning: { prompts: ${o.prompts} }
 video: { frames: 64, height: 512, width: 512 }
 scheduler: { kind: iddpm, steps: 100, guidance: ${o.guidance ?? "7.0"} }
+output: { dir: out, formats: [mp4] }
 ${o.extra}`;
 
 describe("MemoryFitsGpuRule (OD3502, OD3503)", () => {
@@ -63,6 +64,7 @@ model: { family: dit, variant: DiT-XL/2, checkpoint: random }
 conditioning: { labels: [207, 360] }
 <|image|>: { height: 8192, width: 8192 }
 scheduler: { kind: iddpm, steps: 250, guidance: 4.0 }
+output: { dir: out, formats: [png] }
 `);
     const [d] = expectCodeAtMarkers(r, "OD3502");
     expect(d!.message).toContain("the VAE decode's peak 96.38 GiB");
