@@ -1,0 +1,186 @@
+/**
+ * The pictures of `opendit run`: what its output formats ask beyond `latents` (png, gif, mp4), written next to
+ * latents.safetensors and committed with it and run.json (runtime/run/outputs.ts). Two sources:
+ *
+ * - stageDecodedMedia: the VAE decode's video [B, 3, F, H, W] in [−1, 1] (the native run's `video` output,
+ *   runtime/native/addon.ts; an image family's F is 1); the entry point for a decoded result. Files: `sample.*`,
+ *   or `sample-<b>.*` for several samples.
+ * - stagePreviewMedia: without a decode (a VAE the native runtime does not decode yet, a parallel run), the
+ *   linear latent preview (preview.ts) of the final latents. Files: `preview.*`, or `preview-<b>.*`; run.json
+ *   and the CLI say "preview (linear latent approximation), not a VAE decode". Where the VAE has no linear
+ *   preview, no picture is written and a note says why.
+ *
+ * Frame rate: `video.fps`, else the rate the family's reference saves at (models.md §4: Open-Sora 1.0's
+ * `fps = 24 // 3` = 8, also Latte's; §5: Open-Sora 1.2's 24).
+ */
+import { familyInfo } from "../../compiler/models/registry.js";
+import type { Spec, VaeKind } from "../../compiler/spec/schema.js";
+import { MEDIA_FORMATS, stageMedia, type MediaFormat, type VideoTensor, type WrittenMedia } from "./frames.js";
+import { latentPreview, latentRgbMap } from "./preview.js";
+import { discardStaged, type StagedFile } from "./staging.js";
+
+/** What run.json and the CLI call the preview. */
+export const PREVIEW_DESCRIPTION = "preview (linear latent approximation), not a VAE decode";
+
+/** The pictures a run wrote, for run.json. */
+export interface RunMedia {
+  /** `vae`: decoded by the VAE; `preview`: the linear latent preview; `none`: nothing could be written. */
+  readonly source: "vae" | "preview" | "none";
+  readonly description: string;
+  /** The frame rate of the gif and mp4 files. */
+  readonly fps: number;
+  /** The files, each with its sample (0-based). */
+  readonly files: readonly (WrittenMedia & { readonly sample: number })[];
+  readonly notes: readonly string[];
+}
+
+/** Staged pictures (renamed by the caller with the run's other files) and their record. */
+export interface RunMediaStage {
+  readonly staged: readonly StagedFile[];
+  readonly media: RunMedia;
+}
+
+/** Where and how the run's pictures are written. */
+export interface RunMediaOptions {
+  readonly formats: readonly string[];
+  readonly fps: number;
+  /** Looked up for ffmpeg (the run's environment). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The frame rate of the family's reference outputs, when the Spec gives none. */
+const DEFAULT_FPS = 8;
+const STDIT3_FPS = 24;
+
+/** The picture formats a Spec asks for. */
+export function pictureFormats(spec: Spec): MediaFormat[] {
+  const formats = spec.output?.formats ?? ["latents"];
+  return MEDIA_FORMATS.filter((f) => formats.includes(f));
+}
+
+/** The VAE a Spec decodes with: its own, else the family's default. */
+export function vaeOf(spec: Spec): VaeKind {
+  return spec.vae?.kind ?? familyInfo(spec.model.family)?.defaults.vae ?? "none";
+}
+
+/** The frame rate of the written video: `video.fps`, else the family's reference rate. */
+export function outputFps(spec: Spec): number {
+  return spec.video?.fps ?? (spec.model.family === "stdit3" ? STDIT3_FPS : DEFAULT_FPS);
+}
+
+/** Sample b's base name: `<base>` for a run of one sample, else `<base>-<b>`. */
+function sampleName(base: string, b: number, samples: number): string {
+  return samples === 1 ? base : `${base}-${b}`;
+}
+
+/** Stages each sample's video in turn; on failure nothing staged is left. */
+async function stageSamples(dir: string, samples: readonly VideoTensor[], base: string, options: RunMediaOptions): Promise<{ staged: StagedFile[]; files: RunMedia["files"]; notes: string[] }> {
+  const staged: StagedFile[] = [];
+  const files: (WrittenMedia & { sample: number })[] = [];
+  const notes: string[] = [];
+  try {
+    for (let b = 0; b < samples.length; b++) {
+      const one = await stageMedia(dir, samples[b]!, { formats: options.formats, fps: options.fps, name: sampleName(base, b, samples.length), ...(options.env ? { env: options.env } : {}) });
+      staged.push(...one.staged);
+      files.push(...one.files.map((f) => ({ ...f, sample: b })));
+      for (const n of one.notes) if (!notes.includes(n)) notes.push(n);
+    }
+  } catch (error) {
+    await discardStaged(staged);
+    throw error;
+  }
+  return { staged, files, notes };
+}
+
+/** A batched tensor [B, ...rest] split into its samples (views, not copies). */
+function splitSamples(shape: readonly number[], data: Float32Array): { shape: number[]; data: Float32Array }[] {
+  const [batch, ...rest] = shape;
+  const size = rest.reduce((a, b) => a * b, 1);
+  if (batch === undefined || data.length !== batch * size) throw new RangeError(`a batched tensor [${shape.join(", ")}] has ${batch === undefined ? 0 : batch * size} values, not ${data.length}`);
+  return Array.from({ length: batch }, (_, b) => ({ shape: rest, data: data.subarray(b * size, (b + 1) * size) }));
+}
+
+/** One decoded sample [3, F, H, W] as frames.ts reads it: [F, 3, H, W], or an image's [3, H, W] (F = 1). */
+function decodedSample(sample: { readonly shape: readonly number[]; readonly data: Float32Array }, image: boolean): VideoTensor {
+  const [channels, frames, height, width] = sample.shape;
+  if (sample.shape.length !== 4 || channels !== 3) throw new RangeError(`a decoded sample is [3, F, H, W], not [${sample.shape.join(", ")}]`);
+  if (image) {
+    if (frames !== 1) throw new RangeError(`a decoded image is [3, 1, H, W], not [${sample.shape.join(", ")}]`);
+    return { shape: [3, height!, width!], data: sample.data };
+  }
+  const plane = height! * width!;
+  const out = new Float32Array(sample.data.length);
+  for (let c = 0; c < 3; c++) {
+    for (let f = 0; f < frames!; f++) out.set(sample.data.subarray((c * frames! + f) * plane, (c * frames! + f + 1) * plane), (f * 3 + c) * plane);
+  }
+  return { shape: [frames!, 3, height!, width!], data: out };
+}
+
+/**
+ * The entry point for a decoded result: writes the VAE's video [B, 3, F, H, W] (values in [−1, 1]; `image` for
+ * an image family, whose F is 1 and whose files are single pictures) in the formats asked for, staged in `dir`.
+ */
+export async function stageDecodedMedia(
+  dir: string,
+  decoded: { readonly shape: readonly number[]; readonly data: Float32Array },
+  vae: VaeKind,
+  image: boolean,
+  options: RunMediaOptions,
+): Promise<RunMediaStage> {
+  const samples = splitSamples(decoded.shape, decoded.data).map((s) => decodedSample(s, image));
+  const { staged, files, notes } = await stageSamples(dir, samples, "sample", options);
+  return { staged, media: { source: "vae", description: `VAE decode (${vae})`, fps: options.fps, files, notes } };
+}
+
+/**
+ * Without a decode: the linear preview of the final latents ([B, C, T, H, W] for video, [B, C, H, W] for images),
+ * staged in `dir`. `frames` is the video's frame count F: a VAE that compresses time has fewer latent frames T,
+ * and the preview, one frame per latent frame, plays at fps · T / F to keep the video's duration.
+ */
+export async function stagePreviewMedia(
+  dir: string,
+  latents: { readonly shape: readonly number[]; readonly data: Float32Array },
+  vae: VaeKind,
+  frames: number | undefined,
+  options: RunMediaOptions,
+): Promise<RunMediaStage> {
+  const map = latentRgbMap(vae);
+  const channels = latents.shape[1];
+  const none = (why: string): RunMediaStage => ({ staged: [], media: { source: "none", description: "no pictures", fps: options.fps, files: [], notes: [why] } });
+  const asked = MEDIA_FORMATS.filter((f) => options.formats.includes(f)).join(", ");
+  if (!map) return none(`${asked} not written: the run has no VAE decode, and ${vae} latents have no linear preview; only the latents are written`);
+  if (channels !== map.factors.length) return none(`${asked} not written: the run has no VAE decode, and the linear preview needs ${map.factors.length} latent channels, not ${channels}`);
+  const video = latents.shape.length === 5;
+  const latentFrames = video ? latents.shape[2]! : 1;
+  const notes: string[] = [];
+  let fps = options.fps;
+  if (video && frames !== undefined && frames !== latentFrames) {
+    fps = (options.fps * latentFrames) / frames;
+    notes.push(`the preview has ${latentFrames} frames, one per latent frame of the ${frames}-frame video (${vae} compresses time), played at ${Number(fps.toFixed(3))} fps to keep its duration`);
+  }
+  const samples = splitSamples(latents.shape, latents.data).map((s) => latentPreview(s, { map }));
+  const staged = await stageSamples(dir, samples, "preview", { ...options, fps });
+  return { staged: staged.staged, media: { source: "preview", description: PREVIEW_DESCRIPTION, fps, files: staged.files, notes: [...notes, ...staged.notes] } };
+}
+
+/**
+ * The run's pictures: undefined when the Spec asks for none; else a function staging them in a directory. From
+ * `decoded`, the VAE's video [B, 3, F, H, W], where the run has one; otherwise the latent preview of the output
+ * `latents`.
+ */
+export function runMediaWriter(
+  spec: Spec,
+  tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Float32Array }[],
+  env?: Readonly<Record<string, string | undefined>>,
+  decoded?: { readonly shape: readonly number[]; readonly data: Float32Array },
+): ((dir: string) => Promise<RunMediaStage>) | undefined {
+  const formats = pictureFormats(spec);
+  if (formats.length === 0) return undefined;
+  const latents = tensors.find((t) => t.name === "latents");
+  const options: RunMediaOptions = { formats, fps: outputFps(spec), ...(env ? { env } : {}) };
+  if (decoded) return (dir) => stageDecodedMedia(dir, decoded, vaeOf(spec), familyInfo(spec.model.family)?.kind === "image", options);
+  if (!latents) {
+    return async () => ({ staged: [], media: { source: "none", description: "no pictures", fps: options.fps, files: [], notes: [`${formats.join(", ")} not written: the run has no output \`latents\``] } });
+  }
+  return (dir) => stagePreviewMedia(dir, latents, vaeOf(spec), spec.video?.frames, options);
+}
