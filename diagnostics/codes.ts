@@ -89,6 +89,9 @@ const catalog = {
   OD3311: { name: "output-formats", severity: "error", summary: "An output format does not fit the pipeline (images vs video, or no VAE to decode)." },
   OD3312: { name: "dtype-backend", severity: "warning", summary: "The CPU backend computes in fp32 whatever dtype is named." },
   OD3313: { name: "untrained-resolution", severity: "warning", summary: "The named checkpoint was trained at other sizes; results may be poor." },
+  OD3314: { name: "vae-no-decoder", severity: "error", summary: "Pixels are asked for, but the VAE has no decoder opendit lowers (Open-Sora 1.2's VAE, CausalVAE): such pipelines write latents only." },
+  OD3315: { name: "vae-tiling", severity: "error", summary: "VAE tiles and their overlap are multiples of 8 pixels, the overlap smaller than the tile, the tile no larger than the image." },
+  OD3316: { name: "vae-patch-split", severity: "error", summary: "A patch-split VAE decode divides each frame's latent rows evenly over the ranks holding the same samples, without tiling or PipeFusion." },
   // OD34xx: scheduler
   OD3401: { name: "scheduler-knob", severity: "error", summary: "A scheduler setting does not apply to this scheduler kind." },
   OD3402: { name: "scheduler-family", severity: "error", summary: "The scheduler does not match how the family was trained (noise prediction vs flow)." },
@@ -101,6 +104,7 @@ const catalog = {
   OD3503: { name: "memory-near-limit", severity: "warning", summary: "The estimated memory per rank is above 90% of the named GPU's memory." },
   OD3504: { name: "input-file-missing", severity: "warning", summary: "An input file (text embeddings, initial noise, VAE weights) does not exist." },
   OD3505: { name: "devices-count", severity: "error", summary: "The listed devices do not match the ranks that run on this node." },
+  OD3506: { name: "vae-checkpoint-unset", severity: "warning", summary: "The VAE decode needs weights, but `vae.checkpoint` names none (a warning in validate, an error in run)." },
   // OD90xx: tool
   OD9001: { name: "internal-error", severity: "error", summary: "opendit failed internally; this is a bug, please report it." },
   OD9002: { name: "unreadable-file", severity: "error", summary: "The file could not be read." },

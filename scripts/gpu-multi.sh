@@ -15,6 +15,10 @@
 #                  layout, speedup, the plan's estimates beside it, communication time from the CUDA profile; PAB
 #                  over whole sampler runs (Open-Sora 1.0 and 1.2 windows); the cost model against the measurements.
 #                  Its --budget is what the whole script has left, so it skips (and says so) what no longer fits
+#   vae-multi      (not a default step) the VAE decode split by rows over 2 and 4 GPUs: node
+#                  scripts/gpu/check-vae.mjs --only patch (rank 0's video against one GPU's) and
+#                  scripts/gpu/bench-vae.mjs (16 frames of 512x512 on 1, 2 and 4 GPUs: ms per frame, memory per
+#                  rank); $OUT/check-vae-multi.json, $OUT/bench-vae-multi.json. GPU_MULTI_STEPS=build,vae-multi
 # The whole log is $OUT/gpu-multi.log; the figures $OUT/check-multi.json and $OUT/bench-scaling.json; the last lines
 # printed (and $OUT/summary.txt) are the step table and the results in short. Exit status 1 when any step failed.
 #
@@ -90,6 +94,18 @@ if wanted bench-scaling; then
     step bench-scaling 600 50 node scripts/gpu/bench-scaling.mjs "${gpu_args[@]}" --gpu "$GPU_PROFILE" --budget $((lim > 20 ? lim - 10 : 10)) --json "$OUT/bench-scaling.json" ${SCALING_ARGS:-}
   else
     echo "---- bench-scaling: skipped (no addon built, or the preflight run failed)"; record bench-scaling 1 0 "no addon / preflight failed"
+  fi
+fi
+
+# ---- the VAE decode split by rows over the GPUs ----
+if wanted vae-multi; then
+  rm -f "$OUT/check-vae-multi.json" "$OUT/bench-vae-multi.json"
+  if ((build_ok)); then
+    step vae-multi-check 240 16 node scripts/gpu/check-vae.mjs --only patch "${gpu_args[@]}" --json "$OUT/check-vae-multi.json"
+    step vae-multi-bench 300 12 node scripts/gpu/bench-vae.mjs --gpu "$GPU_PROFILE" --frames 16 --fpp 1 --worlds 2,4 "${gpu_args[@]}" \
+      --json "$OUT/bench-vae-multi.json"
+  else
+    echo "---- vae-multi: skipped (no addon built)"; record vae-multi 1 0 "no addon built"
   fi
 fi
 

@@ -1,8 +1,10 @@
 /**
  * `opendit run FILE`: compiles a pipeline as `plan` does (the same overrides, checked like the file's values,
  * the same report on stderr; a missing checkpoint or input file is an error here, not a warning), then runs
- * the plan on the native runtime and writes its outputs and run.json. Progress goes to stderr (a redrawn line on
- * a terminal, JSON lines with `--json`), the summary to stdout. A run that fails for a reason the user can fix
+ * the plan on the native runtime and writes its outputs (latents.safetensors and the pictures its formats ask
+ * for: png, gif, mp4; without a VAE decode the linear latent preview, said so) and run.json. Progress goes to
+ * stderr (a redrawn line on a terminal, JSON lines with `--json`), the summary to stdout (a second line names the
+ * pictures and what they show). A run that fails for a reason the user can fix
  * (a checkpoint tensor of the wrong shape, an embeddings file that does not fit, a backend that is not built)
  * is one line, `error: <message>`, and exit 4; nothing is left in the output directory.
  */
@@ -70,6 +72,26 @@ export function summaryLine(summary: RunSummary, cwd: string): string {
   return `wrote ${files.join(", ")} and run.json (${steps}, ${formatSeconds(record.msPerStep.mean / 1000)}/step, ${formatSeconds(record.seconds.total)})\n`;
 }
 
+/**
+ * The pictures' line: `wrote out/preview-0000.png … out/preview-0003.png (4 files), out/preview.gif: preview
+ * (linear latent approximation), not a VAE decode`; a run of pictures of one format and sample is shortened to
+ * its first and last file. Empty when no picture was written.
+ */
+export function mediaLine(summary: RunSummary, cwd: string): string {
+  const media = summary.media;
+  if (!media || media.files.length === 0) return "";
+  const shown = (file: string): string => printable(shownPath(resolve(summary.outDir, file), cwd));
+  const groups: { key: string; files: string[] }[] = [];
+  for (const f of media.files) {
+    const key = `${f.sample}/${f.format}`;
+    const last = groups[groups.length - 1];
+    if (last && last.key === key) last.files.push(f.file);
+    else groups.push({ key, files: [f.file] });
+  }
+  const parts = groups.map((g) => (g.files.length > 2 ? `${shown(g.files[0]!)} … ${shown(g.files[g.files.length - 1]!)} (${g.files.length} files)` : g.files.map(shown).join(", ")));
+  return `wrote ${parts.join(", ")}: ${media.description}\n`;
+}
+
 /** A message for the terminal: its own line breaks kept (continuation lines indented), other controls made visible. */
 function printableLines(message: string): string {
   return message.split(/\r\n|\r|\n/).map(printable).join("\n  ");
@@ -124,7 +146,7 @@ async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): 
   }
   const summary = outcome;
   if (!flags.quiet) for (const w of summary.warnings) io.stderr.write(`${colors.yellow(colors.bold("warning:"))} ${printableLines(w)}\n`);
-  io.stdout.write(flags.json ? `${JSON.stringify({ event: "done", outDir: summary.outDir, record: summary.record })}\n` : summaryLine(summary, io.cwd));
+  io.stdout.write(flags.json ? `${JSON.stringify({ event: "done", outDir: summary.outDir, record: summary.record })}\n` : summaryLine(summary, io.cwd) + mediaLine(summary, io.cwd));
   if (flags.checkAgainst !== undefined) return checkAgainst(summary, result.spec, runOptions, flags, ctx, colors, checkAgainstOneRank, RunError);
   return ExitCode.ok;
 }
@@ -168,7 +190,9 @@ async function checkAgainst(
 
 export function runCommand(ctx: CommandContext): Command {
   const command = new Command("run")
-    .description("Compile a pipeline and run it on the native runtime (CPU or CUDA backend; one process per rank): writes latents.safetensors and run.json.")
+    .description(
+      "Compile a pipeline and run it on the native runtime (CPU or CUDA backend; one process per rank): writes latents.safetensors, the pictures output.formats asks for (png, gif, mp4 with ffmpeg; without a VAE decode a linear latent preview) and run.json.",
+    )
     .argument("<file>", "the pipeline file (YAML or .odit)")
     .addOption(
       new Option(
@@ -195,7 +219,7 @@ export function runCommand(ctx: CommandContext): Command {
         "",
         "Overrides are checked like the file's own values; their problems are reported under <command line>.",
         "Exit codes: 0 the outputs were written, 1 the pipeline has errors, 2 usage error or unreadable file,",
-        "3 internal error, 4 the run failed (checkpoint, inputs, backend or a native error; nothing is written).",
+        "3 internal error, 4 the run failed (checkpoint, inputs, backend, a native error or ffmpeg; nothing is written).",
       ].join("\n"),
     )
     .action(async (path: string, flags: RunFlags) => {

@@ -1,8 +1,9 @@
 /**
  * `opendit plan`'s text: a plan explained for a person, one section a concern: the model and its geometry, the
- * sampler, the mesh and its groups, what a rank holds in memory, the estimated time, what PAB computes and
- * reuses over the steps, the step program in counts, and the hash that identifies the plan. The figures come
- * from the plan itself (compiler/plan/summary.ts); this file only lays them out.
+ * sampler, the mesh and its groups, what a rank holds in memory, the estimated time, the VAE decode (its split,
+ * passes, memory and time), what PAB computes and reuses over the steps, the step program in counts, and the
+ * hash that identifies the plan. The figures come from the plan itself (compiler/plan/summary.ts,
+ * plan.decode); this file only lays them out.
  */
 import { formatLayout } from "../../compiler/check/layouts.js";
 import type { MemoryEstimate } from "../../compiler/cost/memory.js";
@@ -10,7 +11,8 @@ import { GPU_PROFILES } from "../../compiler/hardware/gpus.js";
 import type { Mesh, RankGroup } from "../../compiler/lower/mesh.js";
 import type { PabPlan } from "../../compiler/lower/pab.js";
 import { summarizePlan, type PlanSummary } from "../../compiler/plan/summary.js";
-import type { BufferRole, Plan, PlanPadding } from "../../compiler/plan/types.js";
+import { decodeWeightBytes } from "../../compiler/cost/decode-cost.js";
+import type { BufferRole, Plan, PlanDecode, PlanPadding } from "../../compiler/plan/types.js";
 import type { GpuName } from "../../compiler/spec/schema.js";
 import { alignColumns, formatBytes, formatCount, formatSeconds, wrapWords } from "./units.js";
 
@@ -66,7 +68,8 @@ function meshLines(mesh: Mesh): string[] {
     const size = groups![0]!.length;
     const where = mesh.intraNode[axis as keyof Mesh["intraNode"]] ? "in a node" : "across nodes";
     const stride = mesh.axes.find((a) => a.name === axis)?.stride;
-    return [axis, `${size}`, stride !== undefined ? `stride ${stride}` : "ulysses x ring", `${formatCount(groups!.length)} group${groups!.length === 1 ? "" : "s"} ${where}`, groupsText(groups!)];
+    const along = stride !== undefined ? `stride ${stride}` : axis === "decode" ? "all but dp" : "ulysses x ring";
+    return [axis, `${size}`, along, `${formatCount(groups!.length)} group${groups!.length === 1 ? "" : "s"} ${where}`, groupsText(groups!)];
   });
   return [`${nodes}${layout !== "" ? `: ${layout}` : " (no parallel axes)"}`, ...alignColumns(rows, "  ", [1])];
 }
@@ -103,6 +106,45 @@ function timeLines(plan: Plan, summary: PlanSummary): string[] {
   return [
     `step ${formatSeconds(t.meanStepSeconds)} on average${spread}`,
     `end to end ${formatSeconds(t.totalSeconds)} for ${plan.steps.length} steps (setup ${formatSeconds(t.setupSeconds)}); estimated on ${t.gpu}, denoising only`,
+  ];
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/** A list of ranks as `0-7`, or the ranks themselves. */
+function ranksText(ranks: readonly number[]): string {
+  return groupText([...ranks].sort((a, b) => a - b));
+}
+
+function splitLine(d: PlanDecode): string {
+  const s = d.split;
+  if (s.kind === "whole") return `whole frames of ${d.latent.height}x${d.latent.width} latent pixels, one rank per sample group`;
+  if (s.kind === "tiled") {
+    const tiles = s.rows.length * s.cols.length;
+    return `tiled: ${plural(tiles, "tile")} (${s.rows.length} x ${s.cols.length}) of ${s.tile.height}x${s.tile.width} latent pixels (${8 * s.tile.height}x${8 * s.tile.width}), overlapping by ${s.overlap} (${8 * s.overlap} pixels)`;
+  }
+  const band = d.latent.height / s.parts;
+  return `patch over ${s.parts} ranks: bands of ${band} latent rows (${8 * band} pixel rows) each; halo rows exchanged, GroupNorm reduced exactly`;
+}
+
+/** The VAE decode after the step loop: what decodes, how it splits, its passes, memory and time. */
+function decodeLines(plan: Plan): string[] {
+  const d = plan.decode;
+  if (!d) return ["none: the run writes latents only"];
+  const frames = d.latent.frames > 1 ? `${d.latent.frames} frames of ${d.image.width}x${d.image.height}` : `${d.image.width}x${d.image.height}`;
+  const from = d.checkpoint === "" ? "no checkpoint named" : d.checkpoint === "random" ? `random weights (seed ${d.weightsSeed})` : d.checkpoint;
+  const label = 8;
+  const rows: [string, string][] = [
+    ["split", splitLine(d)],
+    ["memory", `peak ${formatBytes(d.cost.peakBytesPerRank)} per rank: arena ${formatBytes(d.arenaBytes)} + weights ${formatBytes(decodeWeightBytes(d))}, after the DiT's memory is released`],
+    ["time", `${formatSeconds(d.cost.secondsPerPass)} a pass, ${formatSeconds(d.cost.totalSeconds)} in all (estimated on ${plan.cost.gpu})`],
+  ];
+  return [
+    ...wrapWords(`${d.vae}, ${d.dtype}: ${plural(d.weights.length, "tensor")} from ${from}`, WIDTH - TITLE, 2),
+    `${frames}, ${plural(d.samples, "sample")} per dp group: ${plural(d.passes, "pass", "passes")} a sample of ${plural(d.framesPerPass, "frame")}; ranks ${ranksText(d.ranks)}`,
+    ...rows.flatMap(([name, text]) => wrapWords(`${name.padEnd(label)}${text}`, WIDTH - TITLE, label)),
   ];
 }
 
@@ -171,6 +213,7 @@ export function renderPlanText(plan: Plan, extras: PlanTextExtras = {}): string 
     ...section("mesh", ...headAndRest(meshLines(plan.mesh))),
     ...section("memory", ...headAndRest(memoryLines(plan, summary, extras.pipelineMemory))),
     ...section("time", ...headAndRest(timeLines(plan, summary))),
+    ...section("decode", ...headAndRest(decodeLines(plan))),
     ...section("caching", ...headAndRest(cachingLines(plan, extras.pab))),
     ...section("program", ...headAndRest(programLines(summary, plan.steps.length))),
     ...section("hash", `sha256 ${plan.hash}`),

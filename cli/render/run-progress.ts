@@ -47,6 +47,7 @@ const PHASE_TEXT: Readonly<Record<NativeProgress["phase"], string>> = {
   load: "loading weights",
   setup: "setting up",
   step: "sampling",
+  decode: "decoding (VAE)",
   done: "done",
 };
 

@@ -119,7 +119,7 @@ function logTail(path: string): string {
   }
 }
 
-const PHASE_ORDER: Readonly<Record<NativeProgress["phase"], number>> = { load: 0, setup: 1, step: 2, done: 3 };
+const PHASE_ORDER: Readonly<Record<NativeProgress["phase"], number>> = { load: 0, setup: 1, step: 2, decode: 3, done: 4 };
 
 /** The slowest of the ranks' latest progress events: lowest phase, then lowest step. */
 export function slowestProgress(latest: ReadonlyMap<number, NativeProgress>, world: number): NativeProgress | undefined {

@@ -1,9 +1,11 @@
 /**
  * Writing a parallel run's outputs: the representatives' tensors assembled (assemble.ts) and written all or
- * nothing with runtime/run/outputs.ts, and run.json with rank 0's timings in the one-rank fields plus `parallel`:
- * the layout, the nodes, the representatives and every rank's seconds and ms per step.
+ * nothing with runtime/run/outputs.ts, with the pictures the formats ask for (runtime/media/run-media.ts: the
+ * reports carry latents only, so the linear latent preview), and run.json with rank 0's timings in the one-rank
+ * fields plus `parallel`: the layout, the nodes, the representatives and every rank's seconds and ms per step.
  */
 import { performance } from "node:perf_hooks";
+import { runMediaWriter, type RunMedia } from "../media/run-media.js";
 import { pipelinePath } from "../run/inputs.js";
 import { writeRunOutputs, type OutputTensor, type WrittenOutput } from "../run/outputs.js";
 import { recordText, runRecord, type RunRecord } from "../run/record.js";
@@ -16,6 +18,8 @@ export interface PublishedRun {
   readonly outDir: string;
   readonly outputs: readonly WrittenOutput[];
   readonly record: RunRecord;
+  /** The pictures written, where the formats ask for them (also in the record). */
+  readonly media?: RunMedia;
   /** The assembled tensors (for `--check-against`). */
   readonly tensors: readonly OutputTensor[];
 }
@@ -26,8 +30,18 @@ export function reportTensors(job: RankJob, reports: readonly RankReport[]): Out
   return assembleOutputs(job.plan, byRank);
 }
 
-/** Writes the outputs and run.json into `outDir`; `started` is performance.now() at the launch. */
-export async function publishRun(job: RankJob, reports: readonly RankReport[], outDir: string, version: string, started: number): Promise<PublishedRun> {
+/**
+ * Writes the outputs, the pictures and run.json into `outDir`; `started` is performance.now() at the launch, `env`
+ * where ffmpeg is looked up for an mp4.
+ */
+export async function publishRun(
+  job: RankJob,
+  reports: readonly RankReport[],
+  outDir: string,
+  version: string,
+  started: number,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<PublishedRun> {
   const { plan, spec } = job;
   const tensors = reportTensors(job, reports);
   const rank0 = reports[0]!;
@@ -61,9 +75,23 @@ export async function publishRun(job: RankJob, reports: readonly RankReport[], o
     }),
   };
   let record: RunRecord | undefined;
-  const outputs = await writeRunOutputs(outDir, tensors, { planHash: plan.hash, pipeline: plan.name, version }, (written, writeSeconds) => {
-    record = { ...runRecord(facts, written, writeSeconds, (performance.now() - started) / 1000), parallel };
-    return recordText(record);
-  });
-  return { outDir, outputs, record: record!, tensors };
+  let media: RunMedia | undefined;
+  const stageMedia = runMediaWriter(spec, tensors, env);
+  const outputs = await writeRunOutputs(
+    outDir,
+    tensors,
+    { planHash: plan.hash, pipeline: plan.name, version },
+    (written, writeSeconds) => {
+      record = { ...runRecord(facts, written, writeSeconds, (performance.now() - started) / 1000), ...(media ? { media } : {}), parallel };
+      return recordText(record);
+    },
+    stageMedia
+      ? async (dir) => {
+          const stage = await stageMedia(dir);
+          media = stage.media;
+          return stage.staged;
+        }
+      : undefined,
+  );
+  return { outDir, outputs, record: record!, ...(media ? { media } : {}), tensors };
 }

@@ -19,7 +19,16 @@ export interface NativeInfo {
   readonly version: string;
   readonly backends: {
     readonly cpu: { readonly built: true; readonly threads: number; readonly compiler: string };
-    readonly cuda: { readonly built: boolean; readonly reason: string };
+    readonly cuda: {
+      readonly built: boolean;
+      readonly reason: string;
+      /**
+       * NCCL, which multi-rank CUDA runs exchange their data over (native/src/cuda/nccl.h): built only with the CUDA
+       * backend; `reason` the configure step's words ("NCCL 2.21.5, /usr/lib/…/libnccl.so", or why not). Every
+       * build of this addon reports it; an older one did not.
+       */
+      readonly nccl?: { readonly built: boolean; readonly reason: string };
+    };
   };
 }
 
@@ -56,17 +65,35 @@ export interface NativeRunRequest {
   readonly threads?: number;
   /**
    * Which backend runs the ops (default "cpu"). "cuda" rejects with the configure step's reason in a build without
-   * it (`info().backends.cuda`), and for now on a plan with collectives (they need NCCL).
+   * it (`info().backends.cuda`), and a plan whose collectives exchange data between ranks in a build without NCCL
+   * (`info().backends.cuda.nccl`); with NCCL, every rank of such a plan runs with `transport` (it bootstraps NCCL).
    */
   readonly backend?: "cpu" | "cuda";
   /** The CUDA device index, as the process sees it (after CUDA_VISIBLE_DEVICES; default 0). */
   readonly device?: number;
-  /** Copy `buffer` after step-program op `op` on every step it runs (returned in `captures`, step after step). */
-  readonly captures?: readonly { readonly op: number; readonly buffer: string }[];
+  /**
+   * Copy `buffer` after step-program op `op` on every step it runs (returned in `captures`, step after step); with
+   * `program: "decode"`, after plan.decode.program's op `op` on every decode pass of this rank (pass after pass,
+   * sample by sample; empty on a rank that does not decode).
+   */
+  readonly captures?: readonly { readonly op: number; readonly buffer: string; readonly program?: "step" | "decode" }[];
+  /**
+   * Run plan.decode after the steps (default true): on the ranks of plan.decode.ranks the DiT's memory is released
+   * and the VAE decodes the final latent into the `video` output [samples, 3, frames, H, W] (an image: frames 1).
+   * false: latents only.
+   */
+  readonly decode?: boolean;
+  /**
+   * The VAE's weights (a file in diffusers or original LDM naming; its tensors the decoder does not read, the
+   * encoder's, are ignored). Absent: plan.decode.checkpoint as written (`random`: its weightsSeed; else a path,
+   * read relative to the process's working directory, so callers pass the path resolved).
+   */
+  readonly decodeWeights?: NativeWeights;
   /**
    * A multi-rank run: the CPU transport opened by `openTransport` in this process, connected to every rank's
    * published endpoint (indexed by global rank, this rank's own included) before the plan runs. `timeoutMs` bounds
-   * the connection and every collective wait; a wait past it fails the run naming the rank, the peer and the op.
+   * the connection and every collective wait; a wait past it fails the run naming the rank, the peer and the op. On
+   * CUDA it also bounds NCCL's set-up and every wait on the GPU's NCCL work (past it the communicators are aborted).
    */
   readonly transport?: NativeTransportRequest;
 }
@@ -77,9 +104,10 @@ export interface NativeTransportRequest {
 }
 
 export interface NativeProgress {
-  readonly phase: "load" | "setup" | "step" | "done";
-  /** Steps finished. */
+  readonly phase: "load" | "setup" | "step" | "decode" | "done";
+  /** Steps finished (decode: passes finished). */
   readonly step: number;
+  /** Steps to run (decode: passes to run, samples × plan.decode.passes). */
   readonly steps: number;
   /** Seconds since the run began. */
   readonly seconds: number;
@@ -99,9 +127,15 @@ export interface NativePhaseSeconds {
   readonly setup: number;
   readonly steps: number;
   readonly outputs: number;
+  /** The VAE decode (every addon run sets it: 0 without a decode). */
+  readonly decode?: number;
 }
 
 export interface NativeRunResult {
+  /**
+   * The plan's outputs of this rank (`latents`), then, on a rank that returns a decode, `video`
+   * [samples, 3, frames, H, W] fp32, pixels about [-1, 1] (images: frames 1).
+   */
   readonly outputs: readonly NativeTensor[];
   readonly captures: readonly Float32Array[];
   /** Seconds per phase; `perStep` one entry per step run. */
@@ -113,6 +147,12 @@ export interface NativeRunResult {
   readonly backend: string;
   /** Device memory the backend held: arena, weights and workspaces (0 on the CPU). */
   readonly deviceBytes: number;
+  /**
+   * Sites of the rank's step program the backend ran fused (all 0 on the CPU and with OPENDIT_CUDA_FUSE=0):
+   * `gemmResidual`, linear (→ gate) → add chains whose residual add ran in the linear's GEMM epilogue; `gatedAdd`,
+   * gates run inside the add consuming them. Every addon run sets it; results assembled elsewhere may lack it.
+   */
+  readonly fusions?: { readonly gemmResidual: number; readonly gatedAdd: number };
 }
 
 export interface NativeAddon {

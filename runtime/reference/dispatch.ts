@@ -3,7 +3,9 @@
  * type-check here until it has a runner. The collectives and point-to-point ops (all_to_all, all_gather, send,
  * recv) need the other ranks of their group, which this one-rank interpreter does not have: their runner throws,
  * naming the op. The all-ranks simulations run the collectives themselves (ranks.ts, collectives/), PipeFusion's
- * send and recv too (pipeline.ts, collectives/point-to-point.ts), and every other op through this table.
+ * send and recv too (pipeline.ts, collectives/point-to-point.ts), and every other op through this table. The
+ * VAE decode's own ops (conv2d, group_norm, upsample_nearest) appear only in plan.decode, which the interpreter
+ * does not run: their runner throws, saying so.
  */
 import type { Op, OpName } from "../../compiler/plan/ops.js";
 import type { Memory } from "./memory.js";
@@ -48,6 +50,18 @@ const needsRanks: OpRunner = (op) => {
   throw new MultiRankOpError(op);
 };
 
+/** An error for the ops of the VAE decode (plan.decode), which only the native runtime runs. */
+export class DecodeOpError extends Error {
+  constructor(readonly op: Op) {
+    super(`${describeOp(op)} belongs to the VAE decode (plan.decode), which the native runtime runs; the reference interpreter runs the denoising programs only`);
+    this.name = "DecodeOpError";
+  }
+}
+
+const decodeOnly: OpRunner = (op) => {
+  throw new DecodeOpError(op);
+};
+
 type Runners = { readonly [K in OpName]: OpRunner<Extract<Op, { op: K }>> };
 
 export const RUNNERS: Runners = {
@@ -75,11 +89,14 @@ export const RUNNERS: Runners = {
   all_gather: needsRanks,
   send: needsRanks,
   recv: needsRanks,
+  conv2d: decodeOnly,
+  group_norm: decodeOnly,
+  upsample_nearest: decodeOnly,
 };
 
 /** Whether the one-rank interpreter can run ops of this kind. */
 export function runsOnOneRank(name: OpName): boolean {
-  return RUNNERS[name] !== needsRanks;
+  return RUNNERS[name] !== needsRanks && RUNNERS[name] !== decodeOnly;
 }
 
 /** Runs one op on the rank's memory. */

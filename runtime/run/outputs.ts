@@ -1,6 +1,7 @@
 /**
  * Writing a run's results into its output directory: one safetensors file per plan output (`latents` →
- * latents.safetensors, tensor `latents`, F32) and the run's record, run.json. Either every file of the run
+ * latents.safetensors, tensor `latents`, F32), the pictures the pipeline asks for (runtime/media/, staged by the
+ * caller's `media` function) and the run's record, run.json. Either every file of the run
  * appears or none does: each is first written complete under a hidden temporary name in the directory (the
  * safetensors writer itself writes, syncs and renames), and only when all are written are they renamed to
  * their names; on any failure the temporary files are removed, and so is a directory this run created.
@@ -15,6 +16,8 @@ import { writeSafetensors } from "../../checkpoint/safetensors-write.js";
 import { writeFileAtomic } from "../../cli/write-atomic.js";
 import { familyInfo } from "../../compiler/models/registry.js";
 import type { Plan } from "../../compiler/plan/types.js";
+import { FfmpegError } from "../media/mp4.js";
+import type { StagedFile } from "../media/staging.js";
 import type { NativeTensor } from "../native/addon.js";
 import { RunError } from "./errors.js";
 
@@ -87,14 +90,17 @@ async function makeDirectory(dir: string): Promise<string[]> {
 }
 
 /**
- * Writes the outputs and then run.json into `dir` (created when missing), all or nothing. `record` makes
- * run.json's text from what was written and the seconds the output files took. Returns what was written.
+ * Writes the outputs and then run.json into `dir` (created when missing), all or nothing. `media`, when given,
+ * stages more files in the directory after the tensors (the pictures: runtime/media/run-media.ts), complete
+ * under temporary names; they take their names with the rest. `record` makes run.json's text from what was
+ * written and the seconds the output files (pictures included) took. Returns what was written.
  */
 export async function writeRunOutputs(
   dir: string,
   tensors: readonly OutputTensor[],
   metadata: OutputMetadata,
   record: (written: readonly WrittenOutput[], writeSeconds: number) => string,
+  media?: (dir: string) => Promise<readonly StagedFile[]>,
 ): Promise<WrittenOutput[]> {
   const target = resolve(dir);
   const staged: { readonly from: string; readonly to: string }[] = [];
@@ -111,6 +117,7 @@ export async function writeRunOutputs(
       const bytes = await writeSafetensors(from, [{ name: t.name, dtype: "F32", shape: t.shape }], () => encodeF32(t.data, "fp32"), header);
       written.push({ name: t.name, file: t.file, shape: t.shape, dtype: "F32", bytes });
     }
+    if (media) staged.push(...(await media(target)));
     const writeSeconds = (performance.now() - started) / 1000;
     const recordPath = join(target, RUN_RECORD_FILE);
     const recordStage = stagingPath(recordPath);
@@ -122,6 +129,7 @@ export async function writeRunOutputs(
   } catch (error) {
     await Promise.all(staged.map((s) => rm(s.from, { force: true })));
     for (const d of created) await rmdir(d).catch(() => undefined);
+    if (error instanceof FfmpegError) throw new RunError(`cannot write the outputs into ${target}: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== undefined) throw new RunError(`cannot write the outputs into ${target}: ${(error as Error).message}`);
     throw error;

@@ -1,8 +1,10 @@
 /**
  * run.json: what a run did, written beside its outputs so a result can always be traced to the plan, the
  * pipeline and the opendit that made it, and its speed compared across machines: the plan hash, backend, rank,
- * steps, threads, seconds per phase, milliseconds per step, memory (host and device), and the files written with their shapes.
+ * steps, threads, seconds per phase, milliseconds per step, memory (host and device), the files written with their shapes,
+ * and the pictures (`media`: a VAE decode or the linear latent preview, its files and notes).
  */
+import type { RunMedia } from "../media/run-media.js";
 import type { NativePhaseSeconds, NativeRunResult, NativeWeights } from "../native/addon.js";
 import type { WrittenOutput } from "./outputs.js";
 
@@ -33,6 +35,8 @@ export interface RunRecord {
   /** Device memory the backend held (arena, weights, workspaces); 0 on the CPU. */
   readonly deviceBytes: number;
   readonly outputs: readonly WrittenOutput[];
+  /** The pictures, where the pipeline's formats ask for png, gif or mp4: what they show, their files, the notes. */
+  readonly media?: RunMedia;
   /** A parallel run (world > 1): its layout, nodes and every rank's timings (runtime/launch/publish.ts). */
   readonly parallel?: ParallelRecord;
 }

@@ -10,6 +10,7 @@ import { compile } from "../../compiler/compile.js";
 import { createDiagnostic } from "../../diagnostics/diagnostic.js";
 import { canonicalJson, sha256 } from "../../compiler/plan/serialize.js";
 import type { Plan } from "../../compiler/plan/types.js";
+import { formatBytes, formatSeconds } from "../../cli/render/units.js";
 import { run } from "./support/capture-io.js";
 import { fixtureDir, repoFile } from "./support/fixture-dir.js";
 
@@ -19,6 +20,8 @@ const root = fixtureDir({
   "opensora-dsp.odit": repoFile("pipelines/opensora-dsp.odit"),
   "pab-no-mlp.yaml": repoFile("pipelines/opensora-dsp-pab.yaml").replace(/^ {4}mlp:\n.*\n/m, ""),
   "broken.yaml": "version: 1\nname: broken\nmodel: { family: stdit, variant: STDiT-XL/9, checkpoint: random }\n",
+  "dit-tiled.yaml": repoFile("pipelines/dit-xl-2.yaml").replace(/^vae: .*$/m, "vae: { kind: sd-vae-ft-mse, checkpoint: random, tiling: { tile: 128, overlap: 32 } }"),
+  "quickstart.yaml": repoFile("pipelines/quickstart.yaml"),
 });
 
 describe("opendit plan", () => {
@@ -40,8 +43,27 @@ describe("opendit plan", () => {
     expect(r.stdout).toMatch(/^caching {3}spatial +computed 100\/100: no PAB window/m);
     expect(r.stdout).toMatch(/^ {12}dsp +all_to_all +56 calls/m);
     expect(r.stdout).toMatch(/^ {12}cfg +all_gather +1 call/m);
+    // The VAE decode: its rows split over the 8 ranks that hold the sample (every axis but dp).
+    expect(r.stdout).toMatch(/^ {10}decode +8 +all but dp +1 group in a node +\[0-7\]$/m);
+    expect(r.stdout).toMatch(/^decode {4}sd-vae-ft-ema, bf16: 140 tensors from ckpts\/sd-vae-ft-ema\/diffusion_pytorch_model\.safetensors$/m);
+    expect(r.stdout).toMatch(/^ {10}16 frames of 512x512, 1 sample per dp group: 16 passes a sample of 1 frame; ranks 0-7$/m);
+    expect(r.stdout).toMatch(/^ {10}split {3}patch over 8 ranks: bands of 8 latent rows \(64 pixel rows\) each; halo rows exchanged,\n {18}GroupNorm reduced exactly$/m);
+    const d = plan.decode!;
+    expect(r.stdout).toContain(`memory  peak ${formatBytes(d.cost.peakBytesPerRank)} per rank: arena ${formatBytes(d.arenaBytes)} + weights 94.4 MiB`);
+    expect(r.stdout).toMatch(new RegExp(`^ {10}time {4}${formatSeconds(d.cost.secondsPerPass)} a pass, ${formatSeconds(d.cost.totalSeconds)} in all \\(estimated on h100\\)$`, "m"));
     expect(r.stdout.endsWith(`hash      sha256 ${plan.hash}\n`)).toBe(true);
     for (const line of r.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(120);
+  });
+
+  it("shows a tiled decode's tiles, and says when nothing is decoded", async () => {
+    const tiled = await run(["plan", "dit-tiled.yaml", "-q"], { cwd: root });
+    expect(tiled.code).toBe(0);
+    expect(tiled.stdout).toMatch(/^decode {4}sd-vae-ft-mse, bf16: 140 tensors from random weights \(seed 0\)$/m);
+    expect(tiled.stdout).toMatch(/^ {10}256x256, 4 samples per dp group: 9 passes a sample of 1 frame; ranks 0$/m);
+    expect(tiled.stdout).toMatch(/^ {10}split {3}tiled: 9 tiles \(3 x 3\) of 16x16 latent pixels \(128x128\), overlapping by 4 \(32 pixels\)$/m);
+    const latents = await run(["plan", "quickstart.yaml", "-q"], { cwd: root });
+    expect(latents.stdout).toMatch(/^decode {4}none: the run writes latents only$/m);
+    expect(latents.stdout).not.toMatch(/^ {10}decode /m);
   });
 
   it("shows each attention kind's compute/reuse letters over the steps under PAB, and the MLP broadcast", async () => {

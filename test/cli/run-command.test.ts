@@ -209,12 +209,13 @@ describe("opendit run", () => {
     expect(r.stderr).toContain("<command line>");
   });
 
-  it("warns that mp4 is not written yet and writes the latents", async () => {
+  it("warns that mp4 was skipped without ffmpeg on the PATH and writes the latents", async () => {
     const out = join(root, "out-mp4");
-    const r = await run(["run", "mp4.yaml", "--out", out], { cwd: root });
+    const r = await run(["run", "mp4.yaml", "--out", out], { cwd: root, env: {} });
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^warning: output format `mp4` is not written: the VAE decode .* not built yet; only latents\.safetensors is written\n$/);
-    expect(existsSync(join(out, "latents.safetensors"))).toBe(true);
+    expect(r.stderr).toBe("warning: mp4 was skipped: ffmpeg is not on the PATH, and no other picture format was asked for (install ffmpeg for mp4)\n");
+    expect(readdirSync(out).sort()).toEqual(["latents.safetensors", "run.json"]);
+    expect(readRecord(out).media).toMatchObject({ files: [], notes: [expect.stringMatching(/^mp4 was skipped/)] });
     const quiet = await run(["run", "mp4.yaml", "--out", out, "-q"], { cwd: root });
     expect(quiet.stderr).toBe("");
   });

@@ -114,30 +114,31 @@ std::vector<T> typed_copy(Napi::Env env, const Napi::Value& v, napi_typedarray_t
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
 }
 
-od::WeightsSource parse_weights(Napi::Env env, const Napi::Value& v) {
-  Napi::Object w = object_of(env, v, "request.weights");
+// `at`: the request field ("request.weights", "request.decodeWeights"), for messages.
+od::WeightsSource parse_weights(Napi::Env env, const Napi::Value& v, const std::string& at = "request.weights") {
+  Napi::Object w = object_of(env, v, at);
   Napi::Value kind_value = member(w, "kind");
-  if (kind_value.IsEmpty()) type_error(env, "request.weights.kind is required (\"random\" or \"file\")");
-  const std::string kind = string_of(env, kind_value, "request.weights.kind");
+  if (kind_value.IsEmpty()) type_error(env, at + ".kind is required (\"random\" or \"file\")");
+  const std::string kind = string_of(env, kind_value, at + ".kind");
   od::WeightsSource source;
   if (kind == "random") {
     Napi::Value seed = member(w, "seed");
-    if (seed.IsEmpty()) type_error(env, "request.weights.seed is required for random weights");
+    if (seed.IsEmpty()) type_error(env, at + ".seed is required for random weights");
     source.random = true;
-    source.seed = static_cast<uint64_t>(count_of(env, seed, "request.weights.seed"));
+    source.seed = static_cast<uint64_t>(count_of(env, seed, at + ".seed"));
   } else if (kind == "file") {
     Napi::Value path = member(w, "path");
-    if (path.IsEmpty()) type_error(env, "request.weights.path is required for file weights");
-    source.path = string_of(env, path, "request.weights.path");
+    if (path.IsEmpty()) type_error(env, at + ".path is required for file weights");
+    source.path = string_of(env, path, at + ".path");
     Napi::Value ignore = member(w, "ignore");
     if (!ignore.IsEmpty()) {
-      if (!ignore.IsArray()) type_error(env, "request.weights.ignore must be an array of strings, not " + js_type(ignore));
+      if (!ignore.IsArray()) type_error(env, at + ".ignore must be an array of strings, not " + js_type(ignore));
       Napi::Array list = ignore.As<Napi::Array>();
       for (uint32_t i = 0; i < list.Length(); i++)
-        source.ignore.push_back(string_of(env, list.Get(i), "request.weights.ignore[" + std::to_string(i) + "]"));
+        source.ignore.push_back(string_of(env, list.Get(i), at + ".ignore[" + std::to_string(i) + "]"));
     }
   } else {
-    type_error(env, "request.weights.kind must be \"random\" or \"file\", not \"" + kind + "\"");
+    type_error(env, at + ".kind must be \"random\" or \"file\", not \"" + kind + "\"");
   }
   return source;
 }
@@ -182,6 +183,11 @@ od::RunOptions parse_options(Napi::Env env, const Napi::Object& r) {
       type_error(env, "request.backend must be \"cpu\" or \"cuda\", not \"" + options.backend + "\"");
   }
   if (auto x = member(r, "device"); !x.IsEmpty()) options.device = static_cast<int>(count_of(env, x, "request.device", 1 << 20));
+  if (auto x = member(r, "decode"); !x.IsEmpty()) {
+    if (!x.IsBoolean()) type_error(env, "request.decode must be a boolean, not " + js_type(x));
+    options.decode = x.As<Napi::Boolean>().Value();
+  }
+  if (auto x = member(r, "decodeWeights"); !x.IsEmpty()) options.decode_weights = parse_weights(env, x, "request.decodeWeights");
   if (auto x = member(r, "captures"); !x.IsEmpty()) {
     if (!x.IsArray()) type_error(env, "request.captures must be an array of { op, buffer }, not " + js_type(x));
     Napi::Array list = x.As<Napi::Array>();
@@ -194,6 +200,11 @@ od::RunOptions parse_options(Napi::Env env, const Napi::Object& r) {
       if (buffer.IsEmpty()) type_error(env, path + ".buffer is required");
       spec.op_id = static_cast<int>(count_of(env, op, path + ".op", 1 << 30));
       spec.buffer = string_of(env, buffer, path + ".buffer");
+      if (auto program = member(c, "program"); !program.IsEmpty()) {
+        spec.program = string_of(env, program, path + ".program");
+        if (spec.program != "step" && spec.program != "decode")
+          type_error(env, path + ".program must be \"step\" or \"decode\", not \"" + spec.program + "\"");
+      }
       options.captures.push_back(std::move(spec));
     }
   }
@@ -400,6 +411,7 @@ Napi::Object result_object(Napi::Env env, const od::RunResult& r) {
   timings.Set("setup", r.timings.setup);
   timings.Set("steps", r.timings.steps);
   timings.Set("outputs", r.timings.outputs);
+  timings.Set("decode", r.timings.decode);
   Napi::Array per_step = Napi::Array::New(env, r.timings.per_step.size());
   for (size_t i = 0; i < r.timings.per_step.size(); i++) per_step.Set(static_cast<uint32_t>(i), r.timings.per_step[i]);
   timings.Set("perStep", per_step);
@@ -409,6 +421,10 @@ Napi::Object result_object(Napi::Env env, const od::RunResult& r) {
   out.Set("threads", r.threads);
   out.Set("backend", r.backend);
   out.Set("deviceBytes", static_cast<double>(r.device_bytes));
+  Napi::Object fusions = Napi::Object::New(env);
+  fusions.Set("gemmResidual", static_cast<double>(r.fusions.gemm_residual));
+  fusions.Set("gatedAdd", static_cast<double>(r.fusions.gated_add));
+  out.Set("fusions", fusions);
   return out;
 }
 
@@ -482,7 +498,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     state->inputs = parse_inputs(env, member(r, "inputs"));
     state->options = parse_options(env, r);
     Napi::Value transport = member(r, "transport");
-    if (!transport.IsEmpty()) state->transport_request = parse_transport(env, transport, "request.transport");
+    if (!transport.IsEmpty()) {
+      state->transport_request = parse_transport(env, transport, "request.transport");
+      state->options.collective_timeout_ms = state->transport_request.timeout_ms;  // NCCL's waits too (cuda/nccl.h)
+    }
     try {
       state->plan = od::parse_plan(plan_text);
     } catch (const std::exception& e) {
@@ -680,6 +699,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("built", od::cuda_backend_built());
   cuda.Set("reason", od::cuda_backend_reason());
+  // NCCL: the CUDA backend's multi-rank runs (cuda/nccl.h), built only with it.
+  Napi::Object nccl = Napi::Object::New(env);
+  nccl.Set("built", OPENDIT_NCCL_BUILT != 0);
+  nccl.Set("reason", OPENDIT_NCCL_REASON);
+  cuda.Set("nccl", nccl);
   backends.Set("cpu", cpu);
   backends.Set("cuda", cuda);
   out.Set("backends", backends);

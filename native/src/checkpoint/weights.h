@@ -41,4 +41,11 @@ struct LoadedWeights {
 // shape [a, b]); tensor `y` has shape [..], expected [..]; unexpected tensor `z` [..]; ...".
 LoadedWeights load_weights(const Plan& plan, const WeightsSource& source, int64_t stage);
 
+// Loads the VAE decoder's weights (plan.decode.weights), in that order. Random: as load_weights, by each weight's
+// name (the diffusers one). A file: each weight is the tensor of its name or else of its first alias the file
+// has (the original LDM names), whose shape equals the weight's up to trailing 1s (an LDM attention weight
+// [512, 512, 1, 1] for [512, 512]); the file's other tensors (the encoder's, quant_conv's) are not read.
+// Errors list every missing or mis-shaped tensor.
+LoadedWeights load_decode_weights(const PlanDecode& decode, const WeightsSource& source);
+
 }  // namespace od

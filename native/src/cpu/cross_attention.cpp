@@ -4,8 +4,10 @@
 //   out[s·queries + i, h·headDim + d] = Σ_j softmax_j(scale·q_i·k_j)·v_j[d]   over the keys with mask[s, j] ≠ 0
 // (the i32 text mask [samples, keys], 1 = a real token; the lowering makes it an i32 input buffer and the
 // reference reads it as one). Masked keys take no part, which is the reference's packing of each sample's valid
-// tokens; a sample with no valid key gets zeros. Scores, softmax (cpu/attention.h) and sums are double; work is
-// split over query rows.
+// tokens; a sample with no valid key gets zeros. Without a mask every key is valid (the VAE's mid-block
+// attention: one head over a frame's pixels, samples = frames). Scores, softmax (cpu/attention.h) and sums are
+// double; work is split over query rows, and a query's result depends only on its row and the key rows in key
+// order, so a rank holding some of the queries computes their rows' bits of the whole.
 #include <cstdint>
 #include <string>
 
@@ -32,7 +34,7 @@ void run_row(const Task& t, int64_t r, double* scratch) {
   const CrossAttentionOp& op = *t.op;
   const int64_t hd = op.head_dim, width = op.heads * hd, keys = op.keys;
   const int64_t s = r / op.queries;
-  const int32_t* mask = t.mask + s * keys;
+  const int32_t* mask = t.mask ? t.mask + s * keys : nullptr;
   const float* kv = t.kv + s * keys * 2 * width;
   double* scores = scratch;
   double* acc = scores + keys;
@@ -42,7 +44,7 @@ void run_row(const Task& t, int64_t r, double* scratch) {
     // q·k of the valid keys, packed in key order (scores[n] is the n-th valid key's), as the reference packs them.
     int64_t valid = 0;
     for (int64_t j = 0; j < keys; j++) {
-      if (mask[j] == 0) continue;
+      if (mask && mask[j] == 0) continue;
       const float* k = kv + j * 2 * width + h * hd;
       double dot = 0;
       for (int64_t d = 0; d < hd; d++) dot += static_cast<double>(q[d]) * static_cast<double>(k[d]);
@@ -52,7 +54,7 @@ void run_row(const Task& t, int64_t r, double* scratch) {
       const double total = softmax_numerators(scores, valid, op.scale);
       int64_t n = 0;
       for (int64_t j = 0; j < keys; j++) {
-        if (mask[j] == 0) continue;
+        if (mask && mask[j] == 0) continue;
         const float* v = kv + j * 2 * width + width + h * hd;
         const double w = scores[n++] / total;
         for (int64_t d = 0; d < hd; d++) acc[d] = acc[d] + w * static_cast<double>(v[d]);
@@ -73,7 +75,7 @@ void check_cross_attention(const CrossAttentionOp& op, Memory& mem) {
   const int64_t width = op.heads * op.head_dim;
   require_f32(mem, op.q, op.samples * op.queries * width, "q");
   require_f32(mem, op.kv, op.samples * op.keys * 2 * width, "kv");
-  require_i32(mem, op.mask, op.samples * op.keys, "mask");
+  if (op.mask) require_i32(mem, *op.mask, op.samples * op.keys, "mask");
   require_f32(mem, op.out, op.samples * op.queries * width, "out");
   mem.need_scratch(2 * (op.keys + op.head_dim));
 }
@@ -84,7 +86,7 @@ void run_cross_attention(const CrossAttentionOp& op, Memory& mem) {
   t.mem = &mem;
   t.q = mem.f32(op.q);
   t.kv = mem.f32(op.kv);
-  t.mask = mem.i32(op.mask);
+  t.mask = op.mask ? mem.i32(*op.mask) : nullptr;
   t.out = mem.f32(op.out);
   parallel_for(op.samples * op.queries, 1, [&t](int64_t begin, int64_t end, int thread) {
     double* scratch = scratch_f64(*t.mem, thread, "cross_attention");

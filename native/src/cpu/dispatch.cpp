@@ -41,6 +41,9 @@ struct Check {
   void operator()(const AllGatherOp& b) const { check_all_gather(b, mem); }
   void operator()(const SendOp& b) const { check_send(b, mem); }
   void operator()(const RecvOp& b) const { check_recv(b, mem); }
+  void operator()(const Conv2dOp& b) const { check_conv2d(b, mem); }
+  void operator()(const GroupNormOp& b) const { check_group_norm(b, mem); }
+  void operator()(const UpsampleNearestOp& b) const { check_upsample_nearest(b, mem); }
 };
 
 struct Run {
@@ -70,6 +73,9 @@ struct Run {
   void operator()(const AllGatherOp& b) const { run_all_gather(b, mem); }
   void operator()(const SendOp& b) const { run_send(b, mem); }
   void operator()(const RecvOp& b) const { run_recv(b, mem); }
+  void operator()(const Conv2dOp& b) const { run_conv2d(b, mem); }
+  void operator()(const GroupNormOp& b) const { run_group_norm(b, mem); }
+  void operator()(const UpsampleNearestOp& b) const { run_upsample_nearest(b, mem); }
 };
 
 }  // namespace

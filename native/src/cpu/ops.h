@@ -41,6 +41,11 @@ OD_CPU_OP(all_to_all, AllToAllOp)
 OD_CPU_OP(all_gather, AllGatherOp)
 OD_CPU_OP(send, SendOp)
 OD_CPU_OP(recv, RecvOp)
+// The VAE decoder's (plan.decode.program); with `halo` / `reduce` they exchange rows or statistics with the
+// other members of the decode group through mem.comm().
+OD_CPU_OP(conv2d, Conv2dOp)
+OD_CPU_OP(group_norm, GroupNormOp)
+OD_CPU_OP(upsample_nearest, UpsampleNearestOp)
 
 #undef OD_CPU_OP
 

@@ -11,9 +11,16 @@
 // under OPENDIT_CUDA_PROFILE=1, and for runs with captures (set_graphs_allowed). A capture that fails (a call
 // that cannot be captured, an instantiation error) turns graphs off for the run with a note on stderr, and the
 // recorded ops run directly.
+//
+// Multi-rank runs (cuda/nccl.h): prepare joins the NCCL mesh before the upload; the collectives and transfers
+// enqueue NCCL calls like any kernel; a pattern's first step runs directly and its second is captured; the waits
+// (synchronize, download) are polled, bounded by the collective timeout and aborting every communicator on a
+// timeout, an NCCL error or a cancel; a backend destroyed while a failure unwinds aborts them first.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,8 +30,12 @@
 
 #include "core/error.h"
 #include "cuda/check.h"
+#include "cuda/collective_support.h"
 #include "cuda/device_memory.h"
+#include "cuda/fusion.h"
+#include "cuda/permute_fold.h"
 #include "cuda/gemm.h"
+#include "cuda/nccl.h"
 #include "cuda/ops.h"
 #include "runtime/backend.h"
 
@@ -33,19 +44,38 @@ namespace cuda {
 
 size_t scratch_bytes(const Op& op, const Memory& host) {
   if (const auto* linear = std::get_if<LinearOp>(&op.body)) return linear_scratch_bytes(*linear, host);
-  return 0;  // the other kernels keep their temporaries in registers and shared memory
+  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring)
+    return ring_attention_scratch_bytes(*attention, host);
+  // The VAE decode's kernels (cuda/decode_kernels.h): im2col chunks, group statistics, the GEMM attention's scores.
+  if (const auto* conv = std::get_if<Conv2dOp>(&op.body)) return conv2d_scratch_bytes(*conv, host);
+  if (const auto* norm = std::get_if<GroupNormOp>(&op.body)) return group_norm_scratch_bytes(*norm, host);
+  if (const auto* cross = std::get_if<CrossAttentionOp>(&op.body)) return cross_attention_scratch_bytes(*cross, host);
+  // The collectives' staging (cuda/collective_support.cu); the other kernels keep their temporaries in registers
+  // and shared memory.
+  return collective_scratch_bytes(op, host);
 }
 
 namespace {
 
 constexpr size_t kScratchAlign = 256;
+const std::string kQueuedOps = "the queued ops";  // what synchronize waits for (no allocation per step)
 
-bool exchanges_with_ranks(const Op& op) {
-  if (std::holds_alternative<AllToAllOp>(op.body) || std::holds_alternative<AllGatherOp>(op.body) ||
-      std::holds_alternative<SendOp>(op.body) || std::holds_alternative<RecvOp>(op.body))
-    return true;
-  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body)) return attention->ring.has_value();
-  return false;
+// The group axis an op exchanges data over (collectives, transfers, ring attention), or null.
+const std::string* exchange_axis(const Op& op) {
+  if (const auto* a = std::get_if<AllToAllOp>(&op.body)) return &a->axis;
+  if (const auto* g = std::get_if<AllGatherOp>(&op.body)) return &g->axis;
+  if (const auto* s = std::get_if<SendOp>(&op.body)) return &s->axis;
+  if (const auto* r = std::get_if<RecvOp>(&op.body)) return &r->axis;
+  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring) return &*attention->ring;
+  return nullptr;
+}
+
+// A collective's or transfer's buffers move in their storage dtype: x and out must share it (cuda/collective_support.h).
+void check_exchange_dtypes(const Op& op, const Memory& mem) {
+  if (const auto* a = std::get_if<AllToAllOp>(&op.body)) cuda::exchange_value_bytes(mem, a->x, a->out);
+  if (const auto* g = std::get_if<AllGatherOp>(&op.body)) cuda::exchange_value_bytes(mem, g->x, g->out);
+  if (const auto* s = std::get_if<SendOp>(&op.body)) cuda::exchange_value_bytes(mem, s->x, s->x);
+  if (const auto* r = std::get_if<RecvOp>(&op.body)) cuda::exchange_value_bytes(mem, r->out, r->out);
 }
 
 // The buffers of plan.inputs of one source ("" = every source), deduplicated, in plan order.
@@ -83,11 +113,19 @@ class CudaBackend final : public Backend {
     // No checks: destructors must not throw. Queued work finishes before its memory goes.
     cudaSetDevice(device_);
     abandon_capture();  // an error or a cancel inside a captured step left it open
+    // A run that failed or was cancelled (this destructor runs while its exception unwinds) may have NCCL work
+    // queued that its peers will never match: abort the communicators so the waiting kernels return.
+    if (nccl_ && std::uncaught_exceptions() > 0) cuda::nccl_mesh_abort(*nccl_, "the run stopped");
     if (stream_) cudaStreamSynchronize(stream_);
+    if (comm_stream_) cudaStreamSynchronize(comm_stream_);
+    cuda::nccl_mesh_destroy(nccl_);  // finalised once both streams are idle (or already aborted)
+    nccl_ = nullptr;
+    if (comm_stream_) cudaStreamDestroy(comm_stream_);
     if (profile_) profile_report();
     for (auto& [pattern, graph] : graphs_)
       if (graph.exec) cudaGraphExecDestroy(graph.exec);
     graphs_.clear();
+    fusion_.reset();
     dev_.reset();
     if (scratch_) cudaFree(scratch_);
     if (tables_) cudaFree(tables_);
@@ -99,19 +137,47 @@ class CudaBackend final : public Backend {
 
   const char* name() const override { return "cuda"; }
 
+  void set_run_controls(int64_t collective_timeout_ms, const std::atomic<bool>* cancel, int steps) override {
+    collective_timeout_ms_ = collective_timeout_ms;
+    cancel_ = cancel;
+    run_steps_ = steps;
+    if (nccl_) cuda::nccl_watch(*nccl_, cancel_);
+  }
+
   void check_op(const Op& op, Memory& mem) override {
-    OD_CHECK(!exchanges_with_ranks(op),
-             describe_op(op) + ": collectives on the CUDA backend need NCCL, which is not built yet",
-             "run with --backend cpu");
+    if (const std::string* axis = exchange_axis(op)) {
+      // A group of one rank is a local copy; a larger one needs NCCL and the run's transport to bootstrap it.
+      const std::vector<int>& group = mem.group(*axis, describe_op(op) + "'s " + *axis + " group");
+      if (group.size() > 1) {
+        OD_CHECK(cuda::nccl_built(),
+                 describe_op(op) + ": exchanging data between GPU ranks needs NCCL, which this build does not have: " + cuda::nccl_reason(),
+                 "run with --backend cpu, or rebuild where NCCL 2.18 or later is found (NCCL_ROOT)");
+        OD_CHECK(mem.comm(),
+                 describe_op(op) + ": runs over the " + *axis + " group of " + std::to_string(group.size()) +
+                     " ranks but this run has no communicator to set NCCL up with",
+                 "run every rank of the plan's mesh with a transport (opendit launch, or run({..., transport}))");
+      }
+      ::od::with_context(describe_op(op), [&] { check_exchange_dtypes(op, mem); });
+    }
     if (const auto* linear = std::get_if<LinearOp>(&op.body)) cuda::prepare_linear(*linear, mem, *gemm_, describe_op(op));
     if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body))
       ::od::with_context(describe_op(op), [&] { cuda::prepare_self_attention(*attention, mem); });
+    if (const auto* conv = std::get_if<Conv2dOp>(&op.body)) cuda::prepare_conv2d(*conv, mem, *gemm_, describe_op(op));
+    if (const auto* cross = std::get_if<CrossAttentionOp>(&op.body)) cuda::prepare_cross_attention(*cross, mem, *gemm_, describe_op(op));
     scratch_need_ = std::max(scratch_need_, cuda::scratch_bytes(op, mem));
   }
 
   void prepare(Memory& mem) override {
     OD_CUDA_CHECK(cudaSetDevice(device_));
     const Plan& plan = mem.plan();
+    // NCCL first (cuda/nccl.h), before the weights upload: every rank of a plan that exchanges data joins the
+    // mesh, which waits for the slowest rank to get here (bounded by the collective timeout).
+    if (mem.comm() && plan.mesh.world > 1 && cuda::plan_exchanges(plan)) {
+      nccl_ = cuda::nccl_mesh_create(*mem.comm(), mem, device_, collective_timeout_ms_, cancel_);
+      OD_CUDA_CHECK(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+      ctx_.nccl = nccl_;
+      ctx_.comm_stream = comm_stream_;
+    }
     dev_ = std::make_unique<cuda::DeviceMemory>(mem);
     if (scratch_need_ > 0) {
       scratch_bytes_ = (scratch_need_ + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
@@ -165,9 +231,16 @@ class CudaBackend final : public Backend {
 
   void set_graphs_allowed(bool allowed) override {
     graphs_allowed_ = allowed;
-    // Fusion, like graphs, only where no capture reads a buffer mid-step (a fused gate's output is never written).
+    // Fusion, like graphs, only where no capture reads a buffer mid-step (a fused op's output is never written).
     const char* fuse = std::getenv("OPENDIT_CUDA_FUSE");
-    if (allowed && !(fuse && std::string(fuse) == "0") && ctx_.host) plan_fusions(ctx_.host->plan());
+    fusion_.reset();
+    folds_.clear();
+    if (allowed && !(fuse && std::string(fuse) == "0") && ctx_.host) {
+      fusion_.plan(*ctx_.host, ctx_, *gemm_);
+      // The temporal permutes folded into the attention's layout, where the residual fusion left them (P2 of a
+      // chain it runs as one GEMM stays with it).
+      folds_.plan(*ctx_.host, *gemm_, [this](const Op& o) { return fusion_.at(o) != nullptr; }, nullptr);
+    }
   }
 
   bool begin_step(int pattern, int step) override {
@@ -178,6 +251,7 @@ class CudaBackend final : public Backend {
              "step " + std::to_string(step) + " is not in the plan's " + std::to_string(step_count_) + " steps", "");
     // The step index first, outside any graph: the graph (or the ops) after it on the stream read it.
     OD_CUDA_CHECK(cudaMemcpyAsync(step_device_, step_host_ + step, sizeof(int), cudaMemcpyHostToDevice, stream_));
+    last_step_ = run_steps_ >= 0 && step + 1 >= run_steps_;
     if (!graphs_enabled_ || !graphs_allowed_ || profile_) return false;
     PatternGraph& graph = graphs_[pattern];
     if (graph.exec) {
@@ -188,9 +262,16 @@ class CudaBackend final : public Backend {
           throw Error(describe_op(*op) + ": " + table->errors[static_cast<size_t>(step)]);
       }
       OD_CUDA_CHECK(cudaGraphLaunch(graph.exec, stream_));
+      if (nccl_ && !last_step_) cuda::nccl_reissue(*nccl_, graph.deferred);  // the replay's wrap-around sends (cuda/nccl.h)
       return true;
     }
-    // The pattern's first step: record its ops; end_step instantiates and launches them.
+    // With NCCL, a pattern's first step runs its ops directly, making every connection and registration its
+    // NCCL calls need outside any capture; its second step is captured.
+    if (nccl_ && !graph.ran_directly) {
+      graph.ran_directly = true;
+      return false;
+    }
+    // The pattern's first (with NCCL: second) step: record its ops; end_step instantiates and launches them.
     OD_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
     capturing_ = true;
     recorded_.clear();
@@ -200,6 +281,7 @@ class CudaBackend final : public Backend {
   void end_step(int pattern, int step) override {
     try {
       end_capture(pattern, step);
+      if (nccl_) issue_deferred(nullptr);  // a step run directly: its wrap-around sends
     } catch (...) {
       in_step_ = false;
       throw;
@@ -226,6 +308,7 @@ class CudaBackend final : public Backend {
       if (std::holds_alternative<SolverOp>(op->body)) graph.solvers.push_back(op);
     recorded_.clear();
     OD_CUDA_CHECK(cudaGraphLaunch(graph.exec, stream_));
+    if (nccl_) issue_deferred(&graph.deferred);  // kept for the replays
   }
 
   void run_op(const Op& op, Memory& mem) override {
@@ -247,49 +330,32 @@ class CudaBackend final : public Backend {
 
   void enqueue(const Op& op, Memory& mem) {
     ctx_.host = &mem;
-    if (in_step_ && !fused_gate_.empty()) {
-      const size_t k = static_cast<size_t>(op.id);
-      if (k < skipped_gate_.size() && skipped_gate_[k]) return;  // runs inside the add that consumes it
-      if (k < fused_gate_.size() && fused_gate_[k]) {
-        const Op& gate = *fused_gate_[k];
-        if (profile_) profile_begin(op);
-        const bool fused = cuda::run_gated_add(std::get<GateOp>(gate.body), std::get<AddOp>(op.body), ctx_);
-        if (profile_) profile_end();
-        if (fused) return;
-        launch(gate);  // the vectorised pass does not apply: the two ops as they are, in order
+    if (in_step_ && folds_.active()) {
+      if (folds_.skipped(op)) return;  // a permute folded into its attention's layout
+      if (const Op* rewritten = folds_.rewritten(op)) {
+        launch(*rewritten);
+        return;
       }
+      if (folds_.folded_attention(op)) {
+        if (profile_) profile_begin(profile_key(op) + " (folded layout)");
+        folds_.run_attention(op, ctx_);
+        if (profile_) profile_end();
+        return;
+      }
+    }
+    if (const cuda::Fusion::Site* site = in_step_ && fusion_.active() ? fusion_.at(op) : nullptr) {
+      if (site->kind == cuda::Fusion::Site::Kind::Skip) return;  // computed by the fused site that ends its chain
+      if (profile_) profile_begin(site->profile_key);
+      const bool fused = fusion_.run(*site, ctx_);
+      if (profile_) profile_end();
+      if (fused) return;
+      launch(*site->unfused);  // the gated add's vectorised pass does not apply: the two ops as they are, in order
     }
     launch(op);
   }
 
-  // A step op `gate` immediately followed by the `add` that reads its output, where that output is an activation
-  // whose last read is that add and both ops run on exactly the same steps and ranks: the gated residual of every
-  // DiT block. The add then computes both in one pass (cuda::run_gated_add); the gate is skipped.
-  void plan_fusions(const Plan& plan) {
-    fused_gate_.assign(plan.step.size(), nullptr);
-    skipped_gate_.assign(plan.step.size(), 0);
-    for (size_t k = 0; k + 1 < plan.step.size(); k++) {
-      const Op& g = plan.step[k];
-      const Op& a = plan.step[k + 1];
-      const auto* gate = std::get_if<GateOp>(&g.body);
-      const auto* add = std::get_if<AddOp>(&a.body);
-      if (!gate || !add || g.id != static_cast<int>(k) || a.id != static_cast<int>(k + 1)) continue;
-      if (g.pab != a.pab || g.mlp != a.mlp || g.stage != a.stage || g.phase != a.phase || g.block != a.block ||
-          g.block_kind != a.block_kind || g.latent_ring || a.latent_ring)
-        continue;
-      const bool reads_gate = (add->a.id == gate->out.id) != (add->b.id == gate->out.id);
-      if (!reads_gate || add->out.id == gate->out.id || add->count != gate->rows * gate->width) continue;
-      const PlanBuffer* out = nullptr;
-      for (const PlanBuffer& b : plan.buffers)
-        if (b.name == plan.name_of(gate->out)) out = &b;
-      if (!out || out->role != BufferRole::Activation || !out->live || (*out->live)[1] != a.id) continue;
-      fused_gate_[k + 1] = &g;
-      skipped_gate_[k] = 1;
-    }
-  }
-
   void launch(const Op& op) {
-    if (profile_) profile_begin(op);
+    if (profile_) profile_begin(profile_key(op));
     std::visit(
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
@@ -313,9 +379,16 @@ class CudaBackend final : public Backend {
           else if constexpr (std::is_same_v<T, UnpatchifyOp>) cuda::run_unpatchify(body, ctx_);
           else if constexpr (std::is_same_v<T, GuidanceOp>) cuda::run_guidance(body, ctx_);
           else if constexpr (std::is_same_v<T, SolverOp>) cuda::run_solver_update(body, ctx_);
+          else if constexpr (std::is_same_v<T, AllToAllOp>) cuda::run_all_to_all(body, ctx_);
+          else if constexpr (std::is_same_v<T, AllGatherOp>) cuda::run_all_gather(body, ctx_);
+          else if constexpr (std::is_same_v<T, SendOp>) cuda::run_send(body, ctx_);
+          else if constexpr (std::is_same_v<T, RecvOp>) cuda::run_recv(body, ctx_);
+          else if constexpr (std::is_same_v<T, Conv2dOp>) cuda::run_conv2d(body, ctx_);
+          else if constexpr (std::is_same_v<T, GroupNormOp>) cuda::run_group_norm(body, ctx_);
+          else if constexpr (std::is_same_v<T, UpsampleNearestOp>) cuda::run_upsample_nearest(body, ctx_);
           else
-            OD_FAIL(describe_op(op) + ": collectives on the CUDA backend need NCCL, which is not built yet",
-                    "run with --backend cpu");
+            OD_FAIL(describe_op(op) + ": the CUDA backend has no kernel for this kind of op in the step program",
+                    "a CUDA backend defect");
         },
         op.body);
     if (profile_) profile_end();
@@ -324,19 +397,27 @@ class CudaBackend final : public Backend {
   void download(const Memory&, const Slot& slot, float* out) override {
     OD_CHECK(dev_, "a download before the CUDA backend was prepared", "a runtime defect");
     OD_CHECK(!capturing_, "a download inside a captured step", "a CUDA backend defect: runs with captures use no graphs");
+    if (nccl_) cuda::nccl_wait(*nccl_, stream_, 0, "the ops before a download");  // bounded, unlike the copy's own wait
     dev_->download(*slot.name, out, slot.count, stream_);
   }
 
   void synchronize() override {
     OD_CHECK(!capturing_, "a synchronisation inside a captured step", "a runtime defect: end_step comes first");
-    OD_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    // With NCCL a polled wait, bounded by the collective timeout and aborting every communicator past it; the
+    // mesh's deferred sends are not waited for (cuda/nccl.h).
+    if (nccl_)
+      cuda::nccl_wait(*nccl_, stream_, 0, kQueuedOps);
+    else
+      OD_CUDA_CHECK(cudaStreamSynchronize(stream_));
     if (profile_) profile_collect();
   }
 
   int64_t device_bytes() const override {
     return (dev_ ? dev_->bytes() : 0) + gemm_->device_bytes() + static_cast<int64_t>(scratch_bytes_) +
-           static_cast<int64_t>(tables_bytes_) + (step_device_ ? static_cast<int64_t>(sizeof(int)) : 0);
+           static_cast<int64_t>(tables_bytes_) + (step_device_ ? static_cast<int64_t>(sizeof(int)) : 0) + fusion_.device_bytes();
   }
+
+  FusionCounts fusions() const override { return fusion_.counts(); }
 
  private:
   // The device step index (0 until the first step: setup runs as step 0, as on the host), its pinned sources (one
@@ -393,6 +474,13 @@ class CudaBackend final : public Backend {
   void graphs_off_and_run_recorded(const std::string& why) {
     graphs_enabled_ = false;
     cudaGetLastError();
+    // NCCL calls recorded into the abandoned graph advanced NCCL's own bookkeeping with the peers: running them
+    // again would not match theirs, so a multi-rank run stops here instead.
+    if (nccl_) {
+      cuda::nccl_drop_deferred(*nccl_);
+      OD_FAIL("CUDA graphs: " + why + ", in a run with NCCL, whose recorded calls cannot be run again",
+              "run with OPENDIT_CUDA_GRAPHS=0");
+    }
     std::vector<std::pair<const Op*, Memory*>> ops;
     ops.swap(recorded_);
     for (const auto& [op, mem] : ops) enqueue(*op, *mem);
@@ -402,6 +490,8 @@ class CudaBackend final : public Backend {
   struct PatternGraph {
     cudaGraphExec_t exec = nullptr;
     std::vector<const Op*> solvers;  // its solver ops: their step's coefficients are checked before each replay
+    std::vector<const SendOp*> deferred;  // its wrap-around sends, issued after each launch (cuda/nccl.h)
+    bool ran_directly = false;            // with NCCL: the pattern's first step ran without a graph
   };
   static bool graphs_from_env() {
     const char* v = std::getenv("OPENDIT_CUDA_GRAPHS");
@@ -410,9 +500,8 @@ class CudaBackend final : public Backend {
   bool graphs_enabled_ = graphs_from_env();
   bool graphs_allowed_ = true;
   bool in_step_ = false;
-  // Step op id → the gate fused into this add (nullptr: none); step op id → 1 for a gate that runs inside its add.
-  std::vector<const Op*> fused_gate_;
-  std::vector<char> skipped_gate_;
+  cuda::Fusion fusion_;  // the step ops run fused (cuda/fusion.h), planned in set_graphs_allowed
+  cuda::PermuteFolds folds_;  // the temporal permutes folded away (cuda/permute_fold.h), planned after fusion_
   bool capturing_ = false;
   std::map<int, PatternGraph> graphs_;
   std::vector<std::pair<const Op*, Memory*>> recorded_;  // the run_op calls of the capture under way
@@ -442,9 +531,14 @@ class CudaBackend final : public Backend {
       key += " " + std::to_string(l->rows) + "x" + std::to_string(l->in_features) + "->" + std::to_string(l->out_features);
     if (const auto* a = std::get_if<SelfAttentionOp>(&op.body))
       key += " " + std::to_string(a->batch) + "x" + std::to_string(a->seq) + " h" + std::to_string(a->heads);
+    if (const auto* c = std::get_if<Conv2dOp>(&op.body))
+      key += " k" + std::to_string(c->kernel) + " " + std::to_string(c->height) + "x" + std::to_string(c->width) + " " +
+             std::to_string(c->in_channels) + "->" + std::to_string(c->out_channels);
+    if (const auto* g = std::get_if<GroupNormOp>(&op.body))
+      key += " " + std::to_string(g->height) + "x" + std::to_string(g->width) + "x" + std::to_string(g->channels);
     return key;
   }
-  void profile_begin(const Op& op) {
+  void profile_begin(const std::string& key) {
     if (profile_next_ == profile_events_.size()) {
       cudaEvent_t a, b;
       OD_CUDA_CHECK(cudaEventCreate(&a));
@@ -452,7 +546,7 @@ class CudaBackend final : public Backend {
       profile_events_.push_back({a, b});
       profile_keys_.emplace_back();
     }
-    profile_keys_[profile_next_] = profile_key(op);
+    profile_keys_[profile_next_] = key;
     OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_].first, stream_));
   }
   void profile_end() { OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_++].second, stream_)); }
@@ -489,6 +583,22 @@ class CudaBackend final : public Backend {
 
   int device_;
   cudaStream_t stream_ = nullptr;
+  // Multi-rank runs (cuda/nccl.h): the communicators, ring attention's second stream, and what bounds the waits.
+  cuda::NcclMesh* nccl_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;
+  int64_t collective_timeout_ms_ = 0;
+  const std::atomic<bool>* cancel_ = nullptr;
+  int run_steps_ = -1;  // the steps this run runs (-1: not said): the last one's wrap-around sends have no receiver
+  bool last_step_ = false;
+
+  // The wrap-around sends the step's ops recorded (cuda/nccl.h): issued, except on the run's last step, whose
+  // receiver (the first stage's next step) never runs: a run stopped early sends nothing no rank receives.
+  void issue_deferred(std::vector<const SendOp*>* keep) {
+    if (last_step_)
+      cuda::nccl_drop_deferred(*nccl_);
+    else
+      cuda::nccl_issue_deferred(*nccl_, keep);
+  }
   std::unique_ptr<cuda::Gemm> gemm_;
   std::unique_ptr<cuda::DeviceMemory> dev_;
   size_t scratch_need_ = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda/device_memory.h"
+#include "cuda/nccl.h"
 #include "plan/plan.h"
 #include "runtime/memory.h"
 
@@ -36,6 +37,11 @@ struct Context {
   // the host's step: a captured CUDA graph replays the same launches on every step of its pattern.
   const int* step_index = nullptr;
   const std::map<const SolverOp*, SolverTable>* solver_tables = nullptr;
+  // Multi-rank runs (cuda/nccl.h): the communicators, and a second stream for transfers that overlap compute
+  // (ring attention's K/V exchange), forked from and joined back into `stream` with events (graph-capturable).
+  // Both null on one rank.
+  NcclMesh* nccl = nullptr;
+  cudaStream_t comm_stream = nullptr;
   const DeviceSlot& buf(BufRef ref) const { return dev->slot(ref); }
   const SolverTable* solver_table(const SolverOp& op) const {
     if (!solver_tables) return nullptr;
@@ -46,15 +52,36 @@ struct Context {
 
 // Bytes of scratch an op's kernels need (0 for most); the backend allocates the largest once.
 size_t scratch_bytes(const Op& op, const Memory& host);
+// The collectives' device staging (packed all_to_all parts, gathered all_gather views, strided send/recv
+// slices; cuda/all_to_all.cu and friends) and ring attention's K/V blocks, partial outputs and log-sum-exp
+// state (cuda/ring_attention.cu): parts of scratch_bytes.
+size_t collective_scratch_bytes(const Op& op, const Memory& host);
+size_t ring_attention_scratch_bytes(const SelfAttentionOp& op, const Memory& host);
 
 // The solver's per-step table: its size, and its rows filled on the host (`rows`: solver_table_bytes bytes) with
 // every plan step's coefficients and noise-name state; `errors` as SolverTable's. The backend uploads it at prepare.
 size_t solver_table_bytes(const SolverOp& op, const Memory& host);
 void build_solver_table(const SolverOp& op, const Memory& host, void* rows, std::vector<std::string>& errors);
 
+// The VAE decode's kernels (cuda/conv2d.cu, group_norm.cu, cross_attention.cu over cuda/decode_kernels.h): their
+// scratch (conv2d: the im2col chunk, the tap-major weights and the halo rows; group_norm: the statistics;
+// cross_attention with head_dim > 256: K, Vᵀ, the score and probability chunks), and the check-time preparation
+// of their cuBLASLt GEMMs (on the backend's Gemm, outside any CUDA graph capture).
+class Gemm;
+size_t conv2d_scratch_bytes(const Conv2dOp& op, const Memory& host);
+void prepare_conv2d(const Conv2dOp& op, const Memory& host, Gemm& gemm, const std::string& where);
+size_t group_norm_scratch_bytes(const GroupNormOp& op, const Memory& host);
+size_t cross_attention_scratch_bytes(const CrossAttentionOp& op, const Memory& host);
+void prepare_cross_attention(const CrossAttentionOp& op, const Memory& host, Gemm& gemm, const std::string& where);
+
 // Check-time preparation of a self_attention op (cuda/self_attention.cu): with OPENDIT_ATTENTION=cudnn, builds the
 // cuDNN plan for its shape (outside any CUDA graph capture); fails there when cuDNN was asked for but not built.
+// For an op with `ring` it calls prepare_ring_attention.
 void prepare_self_attention(const SelfAttentionOp& op, const Memory& host);
+// Check-time preparation of a ring self_attention (cuda/ring_attention.cu): fails when the ring has several ranks
+// and the build has no NCCL; creates the two events of the ring's stream fork/join on the current device (once per
+// device), outside any capture.
+void prepare_ring_attention(const SelfAttentionOp& op, const Memory& host);
 
 #define OD_CUDA_OP(Kind, Struct) void run_##Kind(const Struct& op, Context& ctx);
 OD_CUDA_OP(timestep_embed, TimestepEmbedOp)
@@ -77,6 +104,14 @@ OD_CUDA_OP(cross_attention, CrossAttentionOp)
 OD_CUDA_OP(unpatchify, UnpatchifyOp)
 OD_CUDA_OP(guidance, GuidanceOp)
 OD_CUDA_OP(solver_update, SolverOp)
+OD_CUDA_OP(all_to_all, AllToAllOp)
+OD_CUDA_OP(all_gather, AllGatherOp)
+OD_CUDA_OP(send, SendOp)
+OD_CUDA_OP(recv, RecvOp)
+OD_CUDA_OP(ring_attention, SelfAttentionOp)  // self_attention with `ring` (run_self_attention forwards it)
+OD_CUDA_OP(conv2d, Conv2dOp)
+OD_CUDA_OP(group_norm, GroupNormOp)
+OD_CUDA_OP(upsample_nearest, UpsampleNearestOp)
 #undef OD_CUDA_OP
 
 // `add` of `a` fed by `gate` g (g.out one of a's operands, dead after a), as one pass: a.out = other + g.gate ⊙ g.x.

@@ -196,13 +196,22 @@ class PlanParser {
     plan_.step = ops(program.at("step"), "step");
     patterns(root.at("patterns"));
     steps(root.at("steps"));
+    if (root.has("decode")) decode(root.at("decode"));
   }
 
  private:
+  // Where ref() interns names: the plan's (setup and step programs) or the decode's (its program).
+  struct Names {
+    std::vector<std::string>* names;
+    std::vector<std::string>* first_use;
+    std::unordered_map<std::string, int> ids;  // name -> index in *names
+  };
+
   Plan& plan_;
-  std::unordered_map<std::string, int> ids_;  // name -> index in plan_.names
-  std::unordered_set<std::string> axes_;      // mesh axis names and "sequence"
-  std::string where_;                         // "step op 41 (linear, block 3)": the op being parsed
+  Names plan_names_{&plan_.names, &plan_.first_use, {}};
+  Names* names_ = &plan_names_;
+  std::unordered_set<std::string> axes_;  // mesh axis names, "sequence" and "decode"
+  std::string where_;                     // "step op 41 (linear, block 3)": the op being parsed
 
   // ---- header, model, geometry, mesh ----
 
@@ -264,6 +273,7 @@ class PlanParser {
       if (!axes_.insert(m.axes[i].name).second) a.at("name").fail("axis \"" + m.axes[i].name + "\" listed twice");
     }
     axes_.insert("sequence");
+    axes_.insert("decode");  // plan.mesh.groups.decode: the ranks decoding the same samples (patch split)
     // Ranks are indexed by global rank: the runtime finds its own coordinates at ranks[rank].
     Reader ranks = r.at("ranks");
     if (ranks.size() != static_cast<size_t>(m.world))
@@ -299,26 +309,31 @@ class PlanParser {
 
   // ---- weights, buffers, inputs, outputs ----
 
-  void weights(const Reader& r) {
-    plan_.weights.resize(r.size());
+  void weights(const Reader& r) { weight_list(r, plan_.weights); }
+
+  static void weight_list(const Reader& r, std::vector<PlanWeight>& list) {
+    list.resize(r.size());
     std::unordered_set<std::string> seen;
-    for (size_t i = 0; i < plan_.weights.size(); ++i) {
+    for (size_t i = 0; i < list.size(); ++i) {
       Reader w = r.at(i);
-      PlanWeight& out = plan_.weights[i];
+      PlanWeight& out = list[i];
       out.name = w.at("name").string();
       if (!seen.insert(out.name).second) w.at("name").fail("weight \"" + out.name + "\" is listed twice");
       out.shape = nat_array(w.at("shape"));
       out.dtype = dtype(w.at("dtype"));
       if (w.has("stages")) out.stages = nat_array(w.at("stages"));
+      if (w.has("aliases")) out.aliases = string_array(w.at("aliases"));
     }
   }
 
-  void buffers(const Reader& r) {
-    plan_.buffers.resize(r.size());
+  void buffers(const Reader& r) { buffer_list(r, plan_.buffers, plan_.arena_bytes); }
+
+  static void buffer_list(const Reader& r, std::vector<PlanBuffer>& list, int64_t arena_bytes) {
+    list.resize(r.size());
     std::unordered_set<std::string> seen;
-    for (size_t i = 0; i < plan_.buffers.size(); ++i) {
+    for (size_t i = 0; i < list.size(); ++i) {
       Reader b = r.at(i);
-      PlanBuffer& out = plan_.buffers[i];
+      PlanBuffer& out = list[i];
       out.name = b.at("name").string();
       if (!seen.insert(out.name).second) b.at("name").fail("buffer \"" + out.name + "\" is listed twice");
       out.shape = nat_array(b.at("shape"));
@@ -339,9 +354,9 @@ class PlanParser {
       if (expected != out.bytes)
         b.at("bytes").fail("buffer \"" + out.name + "\" has " + std::to_string(out.bytes) + " bytes, but its shape of " +
                            dtype_name(out.dtype) + " takes " + std::to_string(expected));
-      if (out.offset > plan_.arena_bytes || out.bytes > plan_.arena_bytes - out.offset)
+      if (out.offset > arena_bytes || out.bytes > arena_bytes - out.offset)
         b.fail("buffer \"" + out.name + "\" at bytes [" + std::to_string(out.offset) + ", " +
-               std::to_string(out.offset + out.bytes) + ") ends past the arena's " + std::to_string(plan_.arena_bytes) +
+               std::to_string(out.offset + out.bytes) + ") ends past the arena's " + std::to_string(arena_bytes) +
                " bytes");
     }
   }
@@ -394,12 +409,12 @@ class PlanParser {
   // The name's BufRef, interning it on first sight with the op that named it first.
   BufRef ref(const Reader& r) {
     const std::string& name = r.string();
-    auto found = ids_.find(name);
-    if (found != ids_.end()) return {found->second};
-    int id = static_cast<int>(plan_.names.size());
-    ids_.emplace(name, id);
-    plan_.names.push_back(name);
-    plan_.first_use.push_back(where_);
+    auto found = names_->ids.find(name);
+    if (found != names_->ids.end()) return {found->second};
+    int id = static_cast<int>(names_->names->size());
+    names_->ids.emplace(name, id);
+    names_->names->push_back(name);
+    names_->first_use->push_back(where_);
     return {id};
   }
   BufRef ref(const Reader& op, const char* key) { return ref(op.at(key)); }
@@ -468,6 +483,9 @@ class PlanParser {
     if (kind == "solver_update") return solver_update(r);
     if (kind == "send") return send(r);
     if (kind == "recv") return recv(r);
+    if (kind == "conv2d") return conv2d(r);
+    if (kind == "group_norm") return group_norm(r);
+    if (kind == "upsample_nearest") return upsample_nearest(r);
     r.at("op").fail("unknown op kind \"" + kind + "\"");
   }
 
@@ -668,7 +686,7 @@ class PlanParser {
     CrossAttentionOp op;
     op.q = ref(r, "q");
     op.kv = ref(r, "kv");
-    op.mask = ref(r, "mask");
+    op.mask = opt_ref(r, "mask");
     op.out = ref(r, "out");
     op.samples = nat(r, "samples");
     op.queries = nat(r, "queries");
@@ -769,6 +787,136 @@ class PlanParser {
     op.dims = dims4(r.at("dims"));
     if (r.has("slice")) op.slice = view_slice(r.at("slice"));
     return op;
+  }
+
+  // ---- the VAE decoder's ops ----
+
+  std::optional<HaloRef> opt_halo(const Reader& op, const char* key) {
+    if (!op.has(key)) return std::nullopt;
+    return HaloRef{axis(op.at(key).at("axis"))};
+  }
+
+  // A size that must be at least 1 (a zero would make an op of nothing, or divide by zero).
+  static int64_t positive(const Reader& r, const char* key) {
+    const int64_t v = nat(r, key);
+    if (v < 1) r.at(key).fail("expected a positive integer, got 0");
+    return v;
+  }
+
+  Conv2dOp conv2d(const Reader& r) {
+    Conv2dOp op;
+    op.x = ref(r, "x");
+    op.weight = ref(r, "weight");
+    op.bias = opt_ref(r, "bias");
+    op.out = ref(r, "out");
+    op.frames = nat(r, "frames");
+    op.height = nat(r, "height");
+    op.width = nat(r, "width");
+    op.in_channels = positive(r, "inChannels");
+    op.out_channels = positive(r, "outChannels");
+    op.kernel = nat(r, "kernel");
+    if (op.kernel != 1 && op.kernel != 3) r.at("kernel").fail("expected 1 or 3, got " + std::to_string(op.kernel));
+    op.halo = opt_halo(r, "halo");
+    return op;
+  }
+
+  GroupNormOp group_norm(const Reader& r) {
+    GroupNormOp op;
+    op.x = ref(r, "x");
+    op.weight = ref(r, "weight");
+    op.bias = ref(r, "bias");
+    op.out = ref(r, "out");
+    op.frames = nat(r, "frames");
+    op.height = nat(r, "height");
+    op.width = nat(r, "width");
+    op.channels = positive(r, "channels");
+    op.groups = positive(r, "groups");
+    if (op.channels % op.groups != 0)
+      r.at("groups").fail(std::to_string(op.groups) + " groups do not divide " + std::to_string(op.channels) + " channels");
+    op.eps = r.at("eps").number();
+    op.silu = r.at("silu").boolean();
+    op.reduce = opt_halo(r, "reduce");
+    return op;
+  }
+
+  UpsampleNearestOp upsample_nearest(const Reader& r) {
+    UpsampleNearestOp op;
+    op.x = ref(r, "x");
+    op.out = ref(r, "out");
+    op.frames = nat(r, "frames");
+    op.height = nat(r, "height");
+    op.width = nat(r, "width");
+    op.channels = nat(r, "channels");
+    op.factor = positive(r, "factor");
+    return op;
+  }
+
+  // ---- plan.decode ----
+
+  void decode(const Reader& r) {
+    PlanDecode& d = plan_.decode.emplace();
+    d.vae = one_of(r.at("vae"), {"sd-vae-ft-ema", "sd-vae-ft-mse", "sdxl-vae"});
+    d.checkpoint = r.at("checkpoint").string();
+    d.weights_seed = static_cast<uint64_t>(nat(r, "weightsSeed"));
+    d.dtype = static_cast<DType>(pick(r.at("dtype"), {"f32", "bf16", "f16"}));
+    d.scale = r.at("scale").number();
+    if (!(d.scale > 0) || !std::isfinite(d.scale)) r.at("scale").fail("expected a positive scale");
+    Reader latent = r.at("latent");
+    d.channels = positive(latent, "channels");
+    d.frames = positive(latent, "frames");
+    d.height = positive(latent, "height");
+    d.width = positive(latent, "width");
+    Reader image = r.at("image");
+    d.image_height = positive(image, "height");
+    d.image_width = positive(image, "width");
+    d.samples = nat(r, "samples");
+    d.frames_per_pass = positive(r, "framesPerPass");
+    split(r.at("split"), d);
+    d.passes = nat(r, "passes");
+    Reader ranks = r.at("ranks");
+    d.ranks.resize(ranks.size());
+    for (size_t i = 0; i < d.ranks.size(); ++i) {
+      d.ranks[i] = small(ranks.at(i));
+      if (d.ranks[i] >= plan_.mesh.world) ranks.at(i).fail("rank " + std::to_string(d.ranks[i]) + " is outside the mesh");
+    }
+    weight_list(r.at("weights"), d.weights);
+    d.arena_bytes = nat(r, "arenaBytes");
+    buffer_list(r.at("buffers"), d.buffers, d.arena_bytes);
+    d.input = r.at("input").string();
+    d.output = r.at("output").string();
+    // The program's names are the decode's own: intern them apart from the DiT's.
+    Names decode_names{&d.names, &d.first_use, {}};
+    names_ = &decode_names;
+    d.program = ops(r.at("program"), "decode");
+    names_ = &plan_names_;
+  }
+
+  static void split(const Reader& r, PlanDecode& d) {
+    DecodeSplit& s = d.split;
+    s.kind = one_of(r.at("kind"), {"whole", "tiled", "patch"});
+    if (s.kind == "tiled") {
+      Reader tile = r.at("tile");
+      s.tile_height = positive(tile, "height");
+      s.tile_width = positive(tile, "width");
+      s.overlap = nat(r, "overlap");
+      s.rows = nat_array(r.at("rows"));
+      s.cols = nat_array(r.at("cols"));
+      // Every tile must lie inside the latent: the runtime fills and places them without further checks.
+      for (size_t i = 0; i < s.rows.size(); ++i)
+        if (s.rows[i] + s.tile_height > d.height)
+          r.at("rows").at(i).fail("a tile row starting at " + std::to_string(s.rows[i]) + " of height " + std::to_string(s.tile_height) +
+                                  " ends past the latent's " + std::to_string(d.height) + " rows");
+      for (size_t i = 0; i < s.cols.size(); ++i)
+        if (s.cols[i] + s.tile_width > d.width)
+          r.at("cols").at(i).fail("a tile column starting at " + std::to_string(s.cols[i]) + " of width " + std::to_string(s.tile_width) +
+                                  " ends past the latent's " + std::to_string(d.width) + " columns");
+      if (s.rows.empty() || s.cols.empty()) r.fail("a tiled split needs at least one tile row and column");
+    } else if (s.kind == "patch") {
+      s.axis = one_of(r.at("axis"), {"decode"});
+      s.parts = positive(r, "parts");
+      if (d.height % s.parts != 0)
+        r.at("parts").fail(std::to_string(s.parts) + " parts do not divide the latent's " + std::to_string(d.height) + " rows");
+    }
   }
 
   // ---- patterns and steps ----

@@ -181,7 +181,8 @@ struct SelfAttentionOp {
   std::optional<int64_t> valid_keys;
 };
 struct CrossAttentionOp {
-  BufRef q, kv, mask, out;
+  BufRef q, kv, out;
+  std::optional<BufRef> mask;  // absent: every key is valid (the VAE's mid-block attention)
   int64_t samples = 0, queries = 0, keys = 0, heads = 0, head_dim = 0;
   double scale = 1;
 };
@@ -236,10 +237,33 @@ struct RecvOp {
   std::optional<ViewSlice> slice;
 };
 
+// The VAE decoder's ops (plan.decode.program). Activations are NHWC rows [frames, height, width, channels];
+// convolution weights keep the checkpoint's [Cout, Cin, kh, kw].
+struct HaloRef {  // the group whose previous / next member holds the rows above / below this rank's band
+  std::string axis;
+};
+struct Conv2dOp {  // Conv2dOp: stride 1, zero padding (kernel 3: 1) at the image border
+  BufRef x, weight, out;
+  std::optional<BufRef> bias;
+  int64_t frames = 0, height = 0, width = 0, in_channels = 0, out_channels = 0, kernel = 3;
+  std::optional<HaloRef> halo;
+};
+struct GroupNormOp {  // GroupNormOp: per (frame, group), affine, SiLU after when `silu`
+  BufRef x, weight, bias, out;
+  int64_t frames = 0, height = 0, width = 0, channels = 0, groups = 32;
+  double eps = 1e-6;
+  bool silu = false;
+  std::optional<HaloRef> reduce;  // statistics over the whole group's bands
+};
+struct UpsampleNearestOp {  // UpsampleNearestOp
+  BufRef x, out;
+  int64_t frames = 0, height = 0, width = 0, channels = 0, factor = 2;
+};
+
 using OpBody = std::variant<TimestepEmbedOp, LinearOp, SiluOp, AddOp, EmbeddingOp, PatchEmbedOp, SinCos2dOp,
                             SinCos1dOp, ConstantOp, ConcatOp, AddRowsOp, ModulationOp, LayerNormModulateOp, GateOp,
                             PermuteOp, SelfAttentionOp, CrossAttentionOp, UnpatchifyOp, AllToAllOp, AllGatherOp,
-                            GuidanceOp, SolverOp, SendOp, RecvOp>;
+                            GuidanceOp, SolverOp, SendOp, RecvOp, Conv2dOp, GroupNormOp, UpsampleNearestOp>;
 
 // OpBase of ops.ts.
 struct Op {
@@ -279,6 +303,9 @@ struct PlanWeight {
   std::vector<int64_t> shape;
   DType dtype = DType::F32;
   std::vector<int64_t> stages;  // empty: every stage
+  // Other official names of the same tensor (the VAE's original LDM names), whose shape in a file may differ from
+  // `shape` only by trailing 1s ([512, 512, 1, 1] for [512, 512]).
+  std::vector<std::string> aliases;
 };
 
 struct PlanInput {
@@ -336,6 +363,38 @@ struct Mesh {
   std::map<std::string, std::vector<std::vector<int>>> groups;  // axis -> groups of ranks
 };
 
+// How the decode is split (compiler/plan/types.ts PlanDecode.split).
+struct DecodeSplit {
+  std::string kind;  // "whole" | "tiled" | "patch"
+  // tiled: tile size and overlap in latent pixels; the latent-pixel starts of the tile rows and columns
+  int64_t tile_height = 0, tile_width = 0, overlap = 0;
+  std::vector<int64_t> rows, cols;
+  // patch: latent rows split evenly over the `parts` members of the `axis` group ("decode")
+  std::string axis;
+  int64_t parts = 1;
+};
+
+// plan.decode: the VAE decoder run per frame after the DiT (runtime/decode.h). Its program names buffers and
+// weights of its own: BufRefs of `program` index `names`, not Plan::names.
+struct PlanDecode {
+  std::string vae, checkpoint;  // checkpoint: as the pipeline wrote it, or "random"
+  uint64_t weights_seed = 0;
+  DType dtype = DType::F32;
+  double scale = 0.18215;  // the decoder's input is latent / scale
+  int64_t channels = 4, frames = 1, height = 0, width = 0;  // one sample's final latent
+  int64_t image_height = 0, image_width = 0, samples = 1, frames_per_pass = 1, passes = 1;
+  DecodeSplit split;
+  std::vector<int> ranks;
+  std::vector<PlanWeight> weights;
+  std::vector<PlanBuffer> buffers;
+  int64_t arena_bytes = 0;
+  std::string input, output;
+  std::vector<Op> program;
+  // Every name the program's ops refer to, interned by the parser, and the op that named each first.
+  std::vector<std::string> names;
+  std::vector<std::string> first_use;
+};
+
 struct Plan {
   std::string hash, name;
   struct {
@@ -359,6 +418,7 @@ struct Plan {
   std::vector<Op> setup, step;
   std::vector<PlanPattern> patterns;
   std::vector<PlanStep> steps;
+  std::optional<PlanDecode> decode;  // absent: the run ends with the latents
 
   // Every name an op refers to (buffers and weights), interned by the parser; BufRef::id indexes it.
   std::vector<std::string> names;

@@ -10,6 +10,8 @@
 //   inside the step loop; `download` synchronises. Each distinct step pattern is captured once into a CUDA graph
 //   and replayed on its later steps (begin_step / end_step; off with OPENDIT_CUDA_GRAPHS=0).
 #pragma once
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,10 +20,21 @@
 
 namespace od {
 
+// Step ops a backend runs inside other ops' kernels, by kind of fusion (the CUDA backend's cuda/fusion.h; none on
+// the CPU, and none with fusion off): sites in this rank's step program, each counted once however many steps run it.
+struct FusionCounts {
+  int64_t gemm_residual = 0;  // a linear, and the gate after it, whose residual add runs in the GEMM's epilogue
+  int64_t gated_add = 0;      // a gate run inside the add that consumes it
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // Right after make: how long a wait on other ranks may take (ms; 0 when the run has no transport), the run's
+  // cancel flag (may be null) and how many steps it runs, for a backend whose own waits on peers must stay bounded,
+  // stop on a cancel and send nothing meant for a step that will not run (the CUDA backend's NCCL, cuda/nccl.h).
+  virtual void set_run_controls(int64_t /*collective_timeout_ms*/, const std::atomic<bool>* /*cancel*/, int /*steps*/) {}
   // Before the step loop, after the CPU checks of every op: backend-specific checks and workspace needs.
   virtual void check_op(const Op& op, Memory& mem) = 0;
   // After the host inputs are filled: allocate device memory, upload the weights and every input buffer.
@@ -43,6 +56,8 @@ class Backend {
   virtual void synchronize() = 0;
   // Device bytes held (arena + weights + workspaces); 0 on the CPU.
   virtual int64_t device_bytes() const { return 0; }
+  // The fusions this run used (after the step loop).
+  virtual FusionCounts fusions() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

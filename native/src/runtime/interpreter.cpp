@@ -12,10 +12,12 @@
 #include <thread>
 #include <variant>
 
+#include "build_info.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/ops.h"
 #include "runtime/backend.h"
+#include "runtime/decode.h"
 #include "runtime/memory.h"
 
 namespace od {
@@ -76,11 +78,15 @@ std::unique_ptr<Backend> make_backend(const RunOptions& options) {
   OD_FAIL("there is no backend `" + options.backend + "`", "the backends are cpu and cuda");
 }
 
-// The ops that exchange data with other ranks: on the CPU backend only, until the CUDA backend has NCCL.
-bool is_collective(const Op& op) {
-  if (op.kind == "all_to_all" || op.kind == "all_gather" || op.kind == "send" || op.kind == "recv") return true;
-  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body)) return attention->ring.has_value();
-  return false;
+// The group axis an op exchanges data over with other ranks (collectives, transfers, ring attention), or null.
+// Off the CPU they need NCCL (cuda/nccl.h) where the group has more than one rank.
+const std::string* exchange_axis(const Op& op) {
+  if (const auto* a = std::get_if<AllToAllOp>(&op.body)) return &a->axis;
+  if (const auto* g = std::get_if<AllGatherOp>(&op.body)) return &g->axis;
+  if (const auto* s = std::get_if<SendOp>(&op.body)) return &s->axis;
+  if (const auto* r = std::get_if<RecvOp>(&op.body)) return &r->axis;
+  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring) return &*attention->ring;
+  return nullptr;
 }
 
 // A capture resolved before the loop: which op, which slot, where the next copy goes.
@@ -110,10 +116,9 @@ bool op_runs(const Op& op, const PlanPattern* pattern, int64_t stage) {
   return true;
 }
 
-RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
-                   const ProgressFn& progress, const std::atomic<bool>* cancel) {
-  auto turn = wait_turn(cancel);
-  const Clock::time_point begin = Clock::now();
+// The DiT: weights to outputs. Its memory and backend are released when it returns (before any decode).
+static RunResult run_dit(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
+                         const ProgressFn& progress, const std::atomic<bool>* cancel, Clock::time_point begin) {
   RunResult result;
   Timings& time = result.timings;
 
@@ -140,6 +145,7 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
 
   // ---- the backend, before the weights: one this build lacks fails at once ----
   std::unique_ptr<Backend> backend = make_backend(options);
+  backend->set_run_controls(options.collective_timeout_ms, cancel, steps);
   const bool on_cpu = options.backend == "cpu";
 
   // ---- weights (the pool first: drawing random weights uses both cores) ----
@@ -169,9 +175,12 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   auto cpu_check = [&](const Op& op, const char* program) {
     if (op.stage && *op.stage != stage) return;
     in_op_context(op, program, 0, false, [&] {
-      OD_CHECK(on_cpu || !is_collective(op),
-               "collectives on the CUDA backend need NCCL, which is not built yet",
-               "run with --backend cpu");
+      // Before the CPU check asks for a communicator: without NCCL, the reason this build cannot run it at all.
+      if (const std::string* axis = on_cpu || OPENDIT_NCCL_BUILT ? nullptr : exchange_axis(op)) {
+        OD_CHECK(mem.group(*axis, "the " + *axis + " group").size() <= 1,
+                 std::string("exchanging data between GPU ranks needs NCCL, which this build does not have: ") + OPENDIT_NCCL_REASON,
+                 "run with --backend cpu");
+      }
       cpu::check_op(op, mem);
     });
   };
@@ -198,6 +207,7 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   captures.reserve(options.captures.size());
   for (size_t c = 0; c < options.captures.size(); c++) {
     const CaptureSpec& spec = options.captures[c];
+    if (spec.program == "decode") continue;  // filled by run_decode
     size_t k = 0;
     while (k < plan.step.size() && plan.step[k].id != spec.op_id) k++;
     OD_CHECK(k < plan.step.size(), "capture " + std::to_string(c) + ": the step program has no op " + std::to_string(spec.op_id),
@@ -311,7 +321,26 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   result.threads = thread_count();
   result.backend = backend->name();
   result.device_bytes = backend->device_bytes();
-  report("done", steps);
+  result.fusions = backend->fusions();
+  return result;
+}
+
+RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
+                   const ProgressFn& progress, const std::atomic<bool>* cancel) {
+  auto turn = wait_turn(cancel);
+  const Clock::time_point begin = Clock::now();
+  const bool decoding = options.decode && plan.decode.has_value();
+  if (decoding) check_decode(plan, options);  // a decode this run cannot do fails before the steps
+  RunResult result = run_dit(plan, weights, inputs, options, progress, cancel, begin);
+  const int steps = static_cast<int>(result.timings.per_step.size());
+  if (decoding) {
+    const Clock::time_point t = Clock::now();
+    run_decode(plan, options, result, [&](int pass, int passes) {
+      if (progress) progress(Progress{"decode", pass, passes, seconds_since(begin)});
+    }, cancel);
+    result.timings.decode = seconds_since(t);
+  }
+  if (progress) progress(Progress{"done", steps, steps, seconds_since(begin)});
   return result;
 }
 

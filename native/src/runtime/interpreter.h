@@ -7,6 +7,7 @@
 //   setup program, once
 //   for each step: the step's timestep, then the step program less the ops its pattern skips
 //   outputs <- copies of plan.outputs
+//   decode  <- plan.decode on a fresh memory and backend, after the DiT's are released (runtime/decode.h)
 //
 // An op runs on a step when compiler/plan/pattern-runs.ts `runsIn` says so: not when its `pab` kind is reused by
 // the step's pattern, not when it is an `mlp` op of a block the pattern reuses ("<blockKind>:<block>" in
@@ -21,7 +22,8 @@
 // replays the step pattern's captured graph, and the step's run_op calls are skipped), run_op for each op the step
 // runs (download after an op with a capture), end_step, synchronize at the end of the step (its time is taken
 // after it); download of each output; device_bytes.
-// Collectives (all_to_all, all_gather, send, recv, ring self_attention) run on the CPU backend only for now.
+// Collectives (all_to_all, all_gather, send, recv, ring self_attention) run on the CPU backend over the transport,
+// and on the CUDA backend over NCCL where it was built (cuda/nccl.h, bootstrapped over the transport).
 //
 // Many ranks: each rank's process runs run_plan with its rank and a communicator (RunOptions::comm) connected to
 // the others. Collectives (all_to_all, all_gather, ring self_attention) meet their group's members at the same op;
@@ -39,14 +41,17 @@
 #include "checkpoint/weights.h"
 #include "comm/communicator.h"
 #include "plan/plan.h"
+#include "runtime/backend.h"
 #include "runtime/inputs.h"
 
 namespace od {
 
-// Copy the buffer `buffer` after step-program op `op_id` runs, on every step it runs (tests: block outputs).
+// Copy the buffer `buffer` after step-program op `op_id` runs, on every step it runs (tests: block outputs);
+// with program "decode", after plan.decode.program's op `op_id`, on every pass (runtime/decode.h).
 struct CaptureSpec {
   int op_id = 0;
   std::string buffer;
+  std::string program = "step";  // "step" | "decode"
 };
 
 struct RunOptions {
@@ -57,12 +62,16 @@ struct RunOptions {
   Communicator* comm = nullptr;  // multi-rank runs: the connected transport
   std::string backend = "cpu";   // "cpu" or "cuda" (runtime/backend.h)
   int device = 0;                // the CUDA device index (backend "cuda")
+  int64_t collective_timeout_ms = 0;  // multi-rank runs: how long a wait on other ranks may take (transport.timeoutMs)
+  bool decode = true;            // run plan.decode after the steps (false: latents only)
+  // The VAE's weights; absent: plan.decode's checkpoint as written (a path, or "random" with its weightsSeed).
+  std::optional<WeightsSource> decode_weights;
 };
 
 struct Progress {
-  std::string phase;  // "load", "setup", "step", "done"
-  int step = 0;       // steps finished
-  int steps = 0;      // steps to run
+  std::string phase;  // "load", "setup", "step", "decode", "done"
+  int step = 0;       // steps finished (decode: passes finished)
+  int steps = 0;      // steps to run (decode: passes to run, samples × plan.decode.passes)
   double seconds = 0; // since the run began
 };
 using ProgressFn = std::function<void(const Progress&)>;
@@ -75,6 +84,7 @@ struct OutputTensor {
 
 struct Timings {
   double load = 0, bind = 0, inputs = 0, setup = 0, steps = 0, outputs = 0;  // seconds
+  double decode = 0;  // seconds of the VAE decode (0 without one)
   std::vector<double> per_step;
 };
 
@@ -87,10 +97,13 @@ struct RunResult {
   int threads = 1;
   std::string backend;         // the backend that ran the ops: "cpu" or "cuda"
   int64_t device_bytes = 0;    // device memory the backend held (0 on the CPU)
+  FusionCounts fusions;        // step ops the backend ran fused (none on the CPU)
 };
 
 // Runs the plan on one rank. `cancel` (may be null) is polled between ops: when set, the run stops with
-// od::Error("cancelled"). Errors name the op and step they happened in.
+// od::Error("cancelled"). Errors name the op and step they happened in. With plan.decode (and options.decode),
+// the DiT's memory and backend are released after its outputs and the rank decodes (runtime/decode.h), adding
+// the `video` output where it returns one.
 RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInputs& inputs, const RunOptions& options,
                    const ProgressFn& progress, const std::atomic<bool>* cancel);
 

@@ -5,6 +5,7 @@
  * whose first D = heads·headDim features are the key and the next D the value (feature s·D + h·headDim + d,
  * s = 0 for k, 1 for v). Only keys with mask[s, j] ≠ 0 take part: o_i = Σ_j softmax_j(scale·q_i·k_j)·v_j over
  * them, which is the reference's packing of each sample's valid tokens; a sample with no valid key gets zeros.
+ * Without a mask every key takes part.
  */
 import type { CrossAttentionOp } from "../../../compiler/plan/ops.js";
 import { f64, i32, type Memory } from "../memory.js";
@@ -23,11 +24,11 @@ export const runCrossAttention: OpRunner<CrossAttentionOp> = (op: CrossAttention
   const width = heads * hd;
   const q = f64(mem, op.q);
   const kv = f64(mem, op.kv);
-  const mask = i32(mem, op.mask);
+  const mask = op.mask === undefined ? undefined : i32(mem, op.mask);
   const out = f64(mem, op.out);
   need(op, `q \`${op.q}\``, q, samples * queries * width);
   need(op, `kv \`${op.kv}\``, kv, samples * keys * 2 * width);
-  need(op, `mask \`${op.mask}\``, mask, samples * keys);
+  if (mask) need(op, `mask \`${op.mask}\``, mask, samples * keys);
   need(op, `out \`${op.out}\``, out, samples * queries * width);
 
   const valid: number[] = [];
@@ -35,7 +36,7 @@ export const runCrossAttention: OpRunner<CrossAttentionOp> = (op: CrossAttention
   const acc = new Float64Array(hd);
   for (let s = 0; s < samples; s++) {
     valid.length = 0;
-    for (let j = 0; j < keys; j++) if (mask[s * keys + j] !== 0) valid.push(j);
+    for (let j = 0; j < keys; j++) if (!mask || mask[s * keys + j] !== 0) valid.push(j);
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < queries; i++) {
         const qRow = (s * queries + i) * width + h * hd;

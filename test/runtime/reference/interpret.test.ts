@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../../compiler/compile.js";
 import type { Op } from "../../../compiler/plan/ops.js";
 import type { Plan, PlanPattern } from "../../../compiler/plan/types.js";
-import { MultiRankOpError, RUNNERS, runOp, runsOnOneRank } from "../../../runtime/reference/dispatch.js";
+import { DecodeOpError, MultiRankOpError, RUNNERS, runOp, runsOnOneRank } from "../../../runtime/reference/dispatch.js";
 import { neededInputs, type RunInputs } from "../../../runtime/reference/inputs.js";
 import { opRuns, runPlan } from "../../../runtime/reference/interpret.js";
 import { allocate, type Memory } from "../../../runtime/reference/memory.js";
@@ -59,10 +59,19 @@ const ditNoise = values(size(dit, "latent"), 1);
 const ditInputs: RunInputs = { noise: ditNoise, labels: [3, 7] };
 
 describe("dispatch", () => {
-  it("has a runner for every op kind, and only the ops between ranks refuse one rank", () => {
+  it("has a runner for every op kind, and only the ops between ranks and the VAE decode's refuse one rank", () => {
     const kinds = Object.keys(RUNNERS).sort();
-    expect(kinds).toHaveLength(24);
-    expect(kinds.filter((k) => !runsOnOneRank(k as Op["op"]))).toEqual(["all_gather", "all_to_all", "recv", "send"]);
+    expect(kinds).toHaveLength(27);
+    expect(kinds.filter((k) => !runsOnOneRank(k as Op["op"]))).toEqual(["all_gather", "all_to_all", "conv2d", "group_norm", "recv", "send", "upsample_nearest"]);
+  });
+
+  it("says that the VAE decode's ops run in the native runtime only, naming the op", () => {
+    const mem = allocate(dit, weightsOf(dit), { coords: {} });
+    const conv: Op = { op: "conv2d", id: 4, x: "a", weight: "w", out: "b", frames: 1, height: 2, width: 2, inChannels: 4, outChannels: 4, kernel: 3 };
+    expect(() => runOp(conv, mem)).toThrow(DecodeOpError);
+    expect(() => runOp(conv, mem)).toThrow(/^op 4 \(conv2d\) belongs to the VAE decode \(plan\.decode\), which the native runtime runs/);
+    const norm: Op = { op: "group_norm", id: 7, x: "a", weight: "w", bias: "b", out: "c", frames: 1, height: 2, width: 2, channels: 32, groups: 32, eps: 1e-6, silu: true };
+    expect(() => runOp(norm, mem)).toThrow(/op 7 \(group_norm\) belongs to the VAE decode/);
   });
 
   it("names the op that needs other ranks", () => {

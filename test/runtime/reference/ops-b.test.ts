@@ -171,6 +171,20 @@ describe("cross_attention", () => {
     }
     expect([...out.subarray(queries * D, 2 * queries * D)].every((x) => x === 0)).toBe(true);
   });
+
+  it("without a mask attends to every key, as an all-ones mask does (the VAE decoder's attention)", () => {
+    const [samples, queries, keys, heads, hd] = [2, 3, 4, 1, 3];
+    const D = heads * hd;
+    const q = values(samples * queries * D, 5);
+    const kv = values(samples * keys * 2 * D, 6);
+    const base = { op: "cross_attention", id: 1, q: "q", kv: "kv", samples, queries, keys, heads, headDim: hd, scale: 0.5 } as const;
+    const unmasked = new Float64Array(samples * queries * D);
+    const ones = new Float64Array(samples * queries * D);
+    runCrossAttention({ ...base, out: "out" }, memory({ q, kv, out: unmasked }));
+    runCrossAttention({ ...base, out: "out", mask: "mask" }, memory({ q, kv, out: ones, mask: new Int32Array(samples * keys).fill(1) }));
+    expect([...unmasked]).toEqual([...ones]);
+    expect(unmasked.some((x) => x !== 0)).toBe(true);
+  });
 });
 
 describe("patch_embed and unpatchify", () => {
