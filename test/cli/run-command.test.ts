@@ -218,7 +218,9 @@ describe("opendit run", () => {
     expect(readRecord(out).media).toMatchObject({ files: [], notes: [expect.stringMatching(/^mp4 was skipped/)] });
     const quiet = await run(["run", "mp4.yaml", "--out", out, "-q"], { cwd: root });
     expect(quiet.stderr).toBe("");
-  });
+    // Two runs with the full-size SD-VAE decoding 4 frames of 64x64 on the CPU reference backend (about 35 s each
+    // on two cores).
+  }, 400_000);
 
   it("prints progress as JSON lines on stderr and the record on stdout with --json", async () => {
     const r = await run(["run", "quickstart.yaml", "--out", join(root, "out-json"), "--json"], { cwd: root });
