@@ -13,15 +13,12 @@
  *
  * Each rank runs with one CPU thread (CI has two cores and up to four ranks); the one-rank run uses two.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../compiler/plan/types.js";
-import { addonPath, type NativeInputs, type NativeRunRequest, type NativeTensor } from "../../runtime/native/addon.js";
+import type { NativeInputs, NativeRunRequest } from "../../runtime/native/addon.js";
+import { killRanks, runRanks, type RankResult } from "./ranks.js";
 import { compilePlan, fixedValues, nativeOutput, planJson, record, report, runNative } from "./support.js";
 
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), "ranks-worker.mjs");
 /** Max abs error of an exact layout's latent against the one-rank latent. */
 const EXACT = 1e-5;
 /**
@@ -110,88 +107,14 @@ function single(base: Base): Promise<Float32Array> {
   return s;
 }
 
-type WorkerMessage =
-  | { readonly type: "port"; readonly port: number }
-  | { readonly type: "done"; readonly outputs: readonly NativeTensor[]; readonly steps: number }
-  | { readonly type: "error"; readonly message: string };
-
-interface RankResult {
-  readonly outputs: readonly NativeTensor[];
-  readonly steps: number;
-}
-
-const live = new Set<ChildProcess>();
 afterAll(() => {
-  for (const child of live) child.kill("SIGKILL");
+  killRanks();
   report("multirank.test.ts");
 });
 
-/** The next message of a worker; rejects when it exits first. */
-function nextMessage(child: ChildProcess, rank: number): Promise<WorkerMessage> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: WorkerMessage): void => {
-      child.off("exit", onExit);
-      resolve(m);
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      child.off("message", onMessage);
-      reject(new Error(`rank ${rank}'s process exited (${signal ?? `code ${code}`}) before answering`));
-    };
-    child.once("message", onMessage);
-    child.once("exit", onExit);
-  });
-}
-
-/**
- * Runs every rank of `plan` in its own process over the real transport; resolves with each rank's outputs in
- * rank order, or rejects naming the ranks that failed. Every process is gone when it settles.
- */
-async function runRanks(plan: Plan): Promise<RankResult[]> {
-  const world = plan.mesh.world;
-  const children = Array.from({ length: world }, () => {
-    const child = fork(WORKER, [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    live.add(child);
-    child.once("exit", () => live.delete(child));
-    return child;
-  });
-  const timer = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), CASE_TIMEOUT_MS);
-  try {
-    const ports = await Promise.all(
-      children.map(async (child, rank) => {
-        const answer = nextMessage(child, rank);
-        child.send({ type: "open", addon: addonPath(), rank, world });
-        const m = await answer;
-        if (m.type !== "port") throw new Error(`rank ${rank}: ${m.type === "error" ? m.message : `answered ${m.type}, not port`}`);
-        return m.port;
-      }),
-    );
-    const peers = ports.map((port) => ({ host: "127.0.0.1", port }));
-    const req = request(plan, 1);
-    const settled = await Promise.allSettled(
-      children.map(async (child, rank) => {
-        const answer = nextMessage(child, rank);
-        child.send({ type: "run", request: req, peers, timeoutMs: TRANSPORT_TIMEOUT_MS });
-        const m = await answer;
-        if (m.type !== "done") throw new Error(`rank ${rank}: ${m.type === "error" ? m.message : `answered ${m.type}, not done`}`);
-        return { outputs: m.outputs, steps: m.steps };
-      }),
-    );
-    const failed = settled.flatMap((s) => (s.status === "rejected" ? [String((s.reason as Error).message)] : []));
-    if (failed.length > 0) throw new Error(failed.join("\n"));
-    return settled.map((s) => (s as PromiseFulfilledResult<RankResult>).value);
-  } finally {
-    clearTimeout(timer);
-    await Promise.all(
-      children.map((child) =>
-        child.exitCode !== null || child.signalCode !== null
-          ? undefined
-          : new Promise<void>((resolve) => {
-              child.once("exit", () => resolve());
-              child.kill("SIGKILL");
-            }),
-      ),
-    );
-  }
+/** Every rank of `plan` in its own process over the real transport (test/native/ranks.ts), one thread each. */
+function runPlanRanks(plan: Plan): Promise<RankResult[]> {
+  return runRanks(plan.mesh.world, request(plan, 1), { transportTimeoutMs: TRANSPORT_TIMEOUT_MS, caseTimeoutMs: CASE_TIMEOUT_MS });
 }
 
 function maxAbsError(a: Float32Array, b: Float32Array): number {
@@ -259,7 +182,7 @@ describe("every exact layout gives every rank the one-rank latent, over the real
   it.each(EXACT_CASES.map((c) => [`${c.base}: ${c.layout}${c.extra ?? ""}`, c] as const))("%s", async (name, c) => {
     const plan = parallelPlan(c.base, c.layout, c.extra);
     expect(plan.mesh.world).toBe(worldOf(c.layout));
-    const [one, results] = await Promise.all([single(c.base), runRanks(plan)]);
+    const [one, results] = await Promise.all([single(c.base), runPlanRanks(plan)]);
     expect(results).toHaveLength(plan.mesh.world);
     let worst = 0;
     results.forEach((result, rank) => {
@@ -279,7 +202,7 @@ describe("every exact layout gives every rank the one-rank latent, over the real
 describe("PipeFusion with warm-up 1 of 4 deviates from one rank by a bounded amount", () => {
   it.each(["pipefusion 2", "pipefusion 4"])("%s", async (layout) => {
     const plan = parallelPlan("pf", layout, ", pipefusion: { patches: 2, warmup: 1 }");
-    const [one, results] = await Promise.all([single("pf"), runRanks(plan)]);
+    const [one, results] = await Promise.all([single("pf"), runPlanRanks(plan)]);
     const peak = maxAbs(one);
     expect(peak).toBeGreaterThan(0);
     const errors: number[] = [];

@@ -31,18 +31,30 @@ namespace od::cuda {
 
 const char* nccl_reason() { return OPENDIT_NCCL_REASON; }
 
-bool plan_exchanges(const Plan& plan) {
+namespace {
+
+// The axes the plan's ops exchange over (every program, every stage: the same set on every rank), and those with
+// point-to-point transfers.
+void exchange_axes(const Plan& plan, std::set<std::string>& axes, std::set<std::string>& transfer_axes) {
   for (const std::vector<Op>* program : {&plan.setup, &plan.step})
     for (const Op& op : *program) {
-      if (std::holds_alternative<AllToAllOp>(op.body) || std::holds_alternative<AllGatherOp>(op.body) ||
-          std::holds_alternative<SendOp>(op.body) || std::holds_alternative<RecvOp>(op.body))
-        return true;
-      if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring) return true;
-      // The VAE decode's patch split: halo rows of its convolutions, GroupNorm statistics over the group.
-      if (const auto* conv = std::get_if<Conv2dOp>(&op.body); conv && conv->halo) return true;
-      if (const auto* norm = std::get_if<GroupNormOp>(&op.body); norm && norm->reduce) return true;
+      if (const auto* a = std::get_if<AllToAllOp>(&op.body)) axes.insert(a->axis);
+      if (const auto* g = std::get_if<AllGatherOp>(&op.body)) axes.insert(g->axis);
+      if (const auto* s = std::get_if<SendOp>(&op.body)) transfer_axes.insert(s->axis);
+      if (const auto* r = std::get_if<RecvOp>(&op.body)) transfer_axes.insert(r->axis);
+      if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring) axes.insert(*attention->ring);
+      if (const auto* conv = std::get_if<Conv2dOp>(&op.body); conv && conv->halo) axes.insert(conv->halo->axis);
+      if (const auto* norm = std::get_if<GroupNormOp>(&op.body); norm && norm->reduce) axes.insert(norm->reduce->axis);
     }
-  return false;
+  axes.insert(transfer_axes.begin(), transfer_axes.end());
+}
+
+}  // namespace
+
+bool plan_exchanges(const Plan& plan) {
+  std::set<std::string> axes, transfer_axes;
+  exchange_axes(plan, axes, transfer_axes);
+  return !axes.empty();
 }
 
 #if OPENDIT_WITH_NCCL
@@ -93,22 +105,6 @@ struct DeferredSend {
   ncclComm_t comm = nullptr;
   int peer = 0;  // position in the group
 };
-
-// The axes the plan's ops exchange over (every program, every stage: the same set on every rank), and those with
-// point-to-point transfers.
-void exchange_axes(const Plan& plan, std::set<std::string>& axes, std::set<std::string>& transfer_axes) {
-  for (const std::vector<Op>* program : {&plan.setup, &plan.step})
-    for (const Op& op : *program) {
-      if (const auto* a = std::get_if<AllToAllOp>(&op.body)) axes.insert(a->axis);
-      if (const auto* g = std::get_if<AllGatherOp>(&op.body)) axes.insert(g->axis);
-      if (const auto* s = std::get_if<SendOp>(&op.body)) transfer_axes.insert(s->axis);
-      if (const auto* r = std::get_if<RecvOp>(&op.body)) transfer_axes.insert(r->axis);
-      if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring) axes.insert(*attention->ring);
-      if (const auto* conv = std::get_if<Conv2dOp>(&op.body); conv && conv->halo) axes.insert(conv->halo->axis);
-      if (const auto* norm = std::get_if<GroupNormOp>(&op.body); norm && norm->reduce) axes.insert(norm->reduce->axis);
-    }
-  axes.insert(transfer_axes.begin(), transfer_axes.end());
-}
 
 }  // namespace
 
