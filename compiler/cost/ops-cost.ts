@@ -55,6 +55,12 @@ export interface OpCost {
   readonly bytes: number;
   /** Attention: the key tiles one query tile walks (per ring step); loads hide behind math only from the second. */
   readonly keyTiles?: number;
+  /**
+   * Attention the fused library kernel does not take (ring partials with their log-sum-exp, q/k norms or rotary
+   * embedding applied as rows load, masked or padded keys, a K/V cache), over sequences long enough for that to
+   * matter: the runtime's own kernel runs it, at `efficiency.ownAttention` (hardware/gpus.ts).
+   */
+  readonly ownKernel?: boolean;
   readonly comm?: Communication;
 }
 
@@ -72,6 +78,26 @@ export interface CostContext {
 
 /** Rows and columns of flash attention's query and key tiles. */
 export const ATTENTION_TILE = 128;
+
+/**
+ * Whether a self-attention runs on the runtime's own streaming kernel rather than the fused library one: the
+ * CUDA backend gives cuDNN only whole-sequence attention of more than one tile of queries without ring partials,
+ * a K/V cache or padded keys (native/src/cuda/cudnn_attention.h cudnn_attention_fits; q/k norms and RoPE are
+ * applied by a pre-pass first, qkPrepass); shorter sequences take the one-tile kernel, whose cost the tile
+ * padding already models.
+ */
+export function ownAttentionKernel(op: Extract<Op, { op: "self_attention" }>): boolean {
+  if (op.seq <= ATTENTION_TILE) return false;
+  return op.ring !== undefined || op.kvCache !== undefined || op.validKeys !== undefined;
+}
+
+/**
+ * Whether the CUDA backend applies a long self-attention's q/k norms and RoPE in a pre-pass (q, k and v copied
+ * once through scratch, native/src/cuda/self_attention.cu) rather than on every key tile the kernel loads.
+ */
+export function qkPrepass(op: Extract<Op, { op: "self_attention" }>): boolean {
+  return op.seq > ATTENTION_TILE && op.ring === undefined && op.kvCache === undefined && (op.qNorm !== undefined || op.kNorm !== undefined || op.rope !== undefined);
+}
 
 /** FLOPs per value of elementwise work. */
 const PER_VALUE = {
@@ -186,8 +212,10 @@ export function opCost(op: Op, ctx: CostContext): OpCost {
         kind: "attention",
         flops: matmul + extras,
         tileFlops,
-        // Each received K/V block is written on arrival and read by the next partial attention.
-        bytes: transferBytes(op, ctx) + cacheWrite + 2 * (ring - 1) * blockKv,
+        ...(ownAttentionKernel(op) ? { ownKernel: true } : {}),
+        // Each received K/V block is written on arrival and read by the next partial attention; a q/k pre-pass
+        // reads qkv and writes its transformed copy.
+        bytes: transferBytes(op, ctx) + cacheWrite + 2 * (ring - 1) * blockKv + (qkPrepass(op) ? 2 * 3 * qValues * ctx.elementBytes(op.qkv) : 0),
         keyTiles: Math.ceil((op.kvCache ? keys : op.seq) / ATTENTION_TILE),
       };
       if (!op.ring || ring === 1) return cost;

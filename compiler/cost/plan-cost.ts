@@ -84,7 +84,7 @@ export function opSeconds(cost: OpCost, gpu: GpuProfile): OpSeconds {
       compute = gpu.kernelLaunch + Math.max(cost.tileFlops / (gpu.matrixFlops * gpu.efficiency.gemm), memory);
       break;
     case "attention": {
-      const math = cost.tileFlops / (gpu.matrixFlops * gpu.efficiency.attention);
+      const math = cost.tileFlops / (gpu.matrixFlops * (cost.ownKernel ? gpu.efficiency.ownAttention : gpu.efficiency.attention));
       // The next key tile loads while this one computes, so only the first tile's share stays exposed.
       compute = gpu.kernelLaunch + Math.max(math, memory) + Math.min(math, memory) / (cost.keyTiles ?? 1);
       break;

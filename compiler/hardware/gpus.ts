@@ -31,7 +31,10 @@ export interface GpuProfile {
  * 780-809), 0.72 of 989 weighted by their time; SDPA spatial attention (1,024 tokens, head dim 72) 320-358
  * TFLOP/s, 0.33; fused elementwise kernels (torch.compile's gate and permute, an add) 3.8-4.1 TB/s, 0.80 of
  * 4.8 (a plain 1 GiB copy reaches 4.2; layer norm is the exception, 1.2 TB/s compiled and 0.5 eager, which a
- * native row kernel should beat). Kernels in a CUDA graph start 1.2 µs apart. The other profiles' values are
+ * native row kernel should beat). The runtime's own mma.sync attention kernel, which takes what cuDNN's fused one
+ * does not (ring partials, a K/V cache, padded keys), ran the same spatial attention at 178 TFLOP/s, 0.18; the
+ * 2- and 4-GPU ring and USP steps of STDiT-XL/2 at 80x512x512 were 1.30-1.36x the estimate that priced them at
+ * cuDNN's rate (docs/BENCHMARKS.md). Kernels in a CUDA graph start 1.2 µs apart. The other profiles' values are
  * assumptions from published kernel benchmarks (FlashAttention-2 reaches about half of Ampere's peak, versus a
  * third of Hopper's, whose wgmma units it does not use), not measurements.
  */
@@ -40,11 +43,16 @@ export interface KernelEfficiency {
   readonly gemm: number;
   /** Flash attention, of `matrixFlops`, on the tile-padded work (compiler/cost/ops-cost.ts). */
   readonly attention: number;
+  /**
+   * The runtime's own attention kernel (mma.sync; ring partials, a K/V cache, padded keys:
+   * compiler/cost/ops-cost.ts ownAttentionKernel), of `matrixFlops`.
+   */
+  readonly ownAttention: number;
   /** Bandwidth-bound kernels, of `memoryBandwidth`. */
   readonly memory: number;
 }
 
-const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, memory: 0.8 };
+const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, ownAttention: 0.18, memory: 0.8 };
 
 /** NCCL's small-message time over NVLink/NVSwitch and over an InfiniBand network (typical, not measured here). */
 const NCCL_LATENCY = { intraNode: 15e-6, interNode: 40e-6 };
@@ -84,7 +92,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 2.04e12,
     intraNodeBandwidth: 300e9,
     interNodeBandwidth: 25e9,
-    efficiency: { gemm: 0.8, attention: 0.5, memory: 0.8 },
+    efficiency: { gemm: 0.8, attention: 0.5, ownAttention: 0.4, memory: 0.8 },
     kernelLaunch: 1.5e-6,
     collectiveLatency: NCCL_LATENCY,
   },
@@ -96,7 +104,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 864e9,
     intraNodeBandwidth: 32e9,
     interNodeBandwidth: 25e9,
-    efficiency: { gemm: 0.7, attention: 0.45, memory: 0.8 },
+    efficiency: { gemm: 0.7, attention: 0.45, ownAttention: 0.35, memory: 0.8 },
     kernelLaunch: 1.5e-6,
     // PCIe peers exchange through the host bridge: slower to synchronise than NVLink.
     collectiveLatency: { intraNode: 25e-6, interNode: 40e-6 },
