@@ -143,6 +143,19 @@ scheduler: { kind: rflow, steps: ${steps}, guidance: 7 }`,
       ),
   },
   {
+    family: "stdit3-long",
+    what: "STDiT3 with 160-token frames: q/k norms applied by the pre-pass, spatial attention past one tile (cuDNN where built)",
+    text: (dtype, steps) =>
+      pipeline(
+        "stdit3-long",
+        `model: { family: stdit3, variant: stdit3-tiny, checkpoint: random, weights_seed: 5, dtype: ${dtype} }
+conditioning: { embeddings: t.safetensors }
+video: { frames: 17, height: 160, width: 256, fps: 24 }
+seed: 7
+scheduler: { kind: rflow, steps: ${steps}, guidance: 7 }`,
+      ),
+  },
+  {
     family: "opensora-plan",
     what: "Open-Sora-Plan, DDIM, negative prompt",
     text: (dtype, steps) =>

@@ -897,7 +897,7 @@ struct CacheParams {
   DType src_dtype, cache_dtype;
   int64_t src_stride;
   void* cache;
-  int64_t rows, seq, heads, cache_keys, cache_offset;
+  int64_t rows, seq, heads, cache_keys, cache_offset, cache_row_stride;
   int hd;
   Transform kt;
   float freq[kMaxRopePairs];
@@ -912,7 +912,7 @@ __global__ void kv_cache_write(const CacheParams p) {
   const int hd = p.hd;
   const int64_t width = p.heads * hd;
   const int64_t src = row * p.src_stride + h * hd;
-  const int64_t dst = (b * p.cache_keys + p.cache_offset + i) * 2 * width + h * hd;
+  const int64_t dst = (b * p.cache_keys + p.cache_offset + i) * p.cache_row_stride + h * hd;
   float inv = 1.0f;
   if (p.kt.weight) {
     float ss = 0;
@@ -943,6 +943,7 @@ __global__ void kv_cache_write(const CacheParams p) {
     store_f(p.cache, p.cache_dtype, dst + e0, a);
     if (e1 < hd) store_f(p.cache, p.cache_dtype, dst + e1, c);
   }
+  if (p.v == nullptr) return;
   for (int e = lane; e < hd; e += 32) store_f(p.cache, p.cache_dtype, dst + width + e, load_f(p.v, p.src_dtype, src + e));
 }
 
@@ -1254,6 +1255,7 @@ void launch_kv_cache_write(const KvCacheWriteArgs& a, cudaStream_t stream) {
   p.heads = a.heads;
   p.cache_keys = a.cache_keys;
   p.cache_offset = a.cache_offset;
+  p.cache_row_stride = a.cache_row_stride > 0 ? a.cache_row_stride : 2 * a.heads * a.head_dim;
   p.hd = static_cast<int>(a.head_dim);
   p.kt = make_transform(a.k_tf);
   if (a.k_tf.rope) fill_freq(p.freq, a.rope_theta, a.head_dim);

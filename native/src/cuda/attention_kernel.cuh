@@ -95,7 +95,8 @@ const char* attention_kernel_name(const AttentionArgs& a);
 
 // The kv_cache pre-pass of self_attention: for each sequence b, own row i and head h, k (after tf: norm, rope at
 // tf.position_offset + i) and v go to cache rows b·cache_keys + cache_offset + i (key at h·hd + d, value at
-// D + h·hd + d, D = heads·hd) in the cache's dtype.
+// D + h·hd + d, D = heads·hd) in the cache's dtype. Also the q/k pre-pass of long attention with norms or RoPE
+// (cuda/self_attention.cu): there `cache_row_stride` D and `v` null write the transformed q alone.
 struct KvCacheWriteArgs {
   const void* k = nullptr;
   const void* v = nullptr;
@@ -106,6 +107,7 @@ struct KvCacheWriteArgs {
   int64_t batch = 0, seq = 0, heads = 0, head_dim = 0, cache_keys = 0, cache_offset = 0;
   QkTransform k_tf;
   double rope_theta = 10000;
+  int64_t cache_row_stride = 0;  // elements between cache rows; 0: 2·D (key then value)
 };
 void launch_kv_cache_write(const KvCacheWriteArgs& a, cudaStream_t stream);
 

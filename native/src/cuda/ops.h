@@ -57,6 +57,8 @@ size_t scratch_bytes(const Op& op, const Memory& host);
 // state (cuda/ring_attention.cu): parts of scratch_bytes.
 size_t collective_scratch_bytes(const Op& op, const Memory& host);
 size_t ring_attention_scratch_bytes(const SelfAttentionOp& op, const Memory& host);
+// A self_attention's scratch: ring attention's, or the q/k pre-pass's (cuda/self_attention.cu), else 0.
+size_t self_attention_scratch_bytes(const SelfAttentionOp& op, const Memory& host);
 
 // The solver's per-step table: its size, and its rows filled on the host (`rows`: solver_table_bytes bytes) with
 // every plan step's coefficients and noise-name state; `errors` as SolverTable's. The backend uploads it at prepare.

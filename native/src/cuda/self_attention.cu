@@ -10,6 +10,14 @@
 // run's NCCL communicators where the ring has several ranks. run_self_attention_in_layout: the same attention with
 // its sequences read in another row order (STDiT's temporal attention without its permutes, cuda/permute_fold.h).
 //
+// The q/k pre-pass: attention over sequences longer than one tile whose q or k carry a per-head RMSNorm or RoPE
+// (Open-Sora 1.2's spatial attention) gets them applied once, into scratch, by the kv_cache write kernel: q
+// [rows, D], then k and v [rows, 2D], the same fp32 math rounded to the storage dtype as the streaming kernel's
+// in-load transform, so that kernel sees the same operands. Without it every query tile re-normalises every key
+// row it loads (on CUDA cores, in fp32): on STDiT3-XL/2 at 51x720x1280 (3,600-token frames) that made the step
+// about twice the cost model's. After the pre-pass the attention is plain, so cuDNN's fused kernel takes it
+// where it fits. OPENDIT_ATTENTION_PREPASS=0 keeps the in-kernel transform (for comparison).
+//
 // Which attention runs: OPENDIT_ATTENTION (read once) = own (the default: cuda/attention_kernel.cu) or cudnn
 // (cuDNN's fused flash attention, cuda/cudnn_attention.cu, where it fits: bf16/f16 without q/k norm, RoPE,
 // kv_cache or valid_keys, spatial lengths > 128; the own kernel elsewhere). The cuDNN plans are built at check time
@@ -50,6 +58,47 @@ bool cudnn_selected() {
   return selected;
 }
 
+// The q/k pre-pass applies (see the header): OPENDIT_ATTENTION_PREPASS unset or 1, and a long attention with a
+// norm or RoPE on q or k, without ring or kv_cache (those transform in their own passes).
+constexpr int64_t kPrepassMinSeq = 128;
+bool prepass_enabled() {
+  static const bool enabled = [] {
+    const char* e = std::getenv("OPENDIT_ATTENTION_PREPASS");
+    const std::string v = e ? e : "";
+    OD_CHECK(v.empty() || v == "0" || v == "1", "OPENDIT_ATTENTION_PREPASS=" + v + " is neither 0 nor 1",
+             "1 (the default) applies q/k norms and RoPE once before long attention, 0 inside the kernel");
+    return v != "0";
+  }();
+  return enabled;
+}
+bool prepass_candidate(const SelfAttentionOp& op) {
+  return !op.ring && !op.kv_cache && (op.q_norm || op.k_norm || op.rope_theta.has_value()) && op.seq > kPrepassMinSeq &&
+         prepass_enabled();
+}
+constexpr int64_t kPrepassAlign = 256;
+int64_t align_up(int64_t n) { return (n + kPrepassAlign - 1) / kPrepassAlign * kPrepassAlign; }
+
+DType plan_dtype(const Memory& host, BufRef ref) {
+  const Plan& plan = host.plan();
+  const std::string& name = plan.name_of(ref);
+  for (const PlanBuffer& b : plan.buffers)
+    if (b.name == name) return b.dtype;
+  OD_FAIL("self_attention: buffer `" + name + "` is not among the plan's buffers", "a runtime defect");
+}
+
+// Where the pre-pass puts q (rows of D) and k, v (rows of 2D) inside the scratch, and how much it needs.
+struct PrepassLayout {
+  int64_t q_bytes = 0, kv_offset = 0, total = 0;
+};
+PrepassLayout prepass_layout(const SelfAttentionOp& op, int64_t esz) {
+  const int64_t rows = op.batch * op.seq, width = op.heads * op.head_dim;
+  PrepassLayout l;
+  l.q_bytes = rows * width * esz;
+  l.kv_offset = align_up(l.q_bytes);
+  l.total = l.kv_offset + 2 * rows * width * esz;
+  return l;
+}
+
 #if OPENDIT_WITH_CUDNN
 // The attention arguments of the op: pointers from `qkv`/`out` (null at check time), dtypes from the same.
 AttentionArgs plain_args(const SelfAttentionOp& op, const void* qkv, DType qkv_dtype, void* out, DType out_dtype) {
@@ -79,16 +128,26 @@ bool cudnn_candidate(const SelfAttentionOp& op) {
   return !op.ring && !op.kv_cache && !op.q_norm && !op.k_norm && !op.rope_theta.has_value();
 }
 
-DType plan_dtype(const Memory& host, BufRef ref) {
-  const Plan& plan = host.plan();
-  const std::string& name = plan.name_of(ref);
-  for (const PlanBuffer& b : plan.buffers)
-    if (b.name == name) return b.dtype;
-  OD_FAIL("self_attention: buffer `" + name + "` is not among the plan's buffers", "a runtime defect");
+// The arguments of the attention after the pre-pass: q rows of D, k and v rows of 2D (pointers null at check time).
+AttentionArgs prepassed_args(const SelfAttentionOp& op, const void* q, const void* kv, DType dtype, void* out, DType out_dtype) {
+  AttentionArgs a = plain_args(op, nullptr, dtype, out, out_dtype);
+  const int64_t width = op.heads * op.head_dim;
+  a.q = q;
+  a.k = kv;
+  a.v = kv ? static_cast<const char*>(kv) + width * dtype_bytes(dtype) : nullptr;
+  a.q_stride = width;
+  a.kv_stride = 2 * width;
+  return a;
 }
 #endif
 
 }  // namespace
+
+size_t self_attention_scratch_bytes(const SelfAttentionOp& op, const Memory& host) {
+  if (op.ring) return ring_attention_scratch_bytes(op, host);
+  if (!prepass_candidate(op)) return 0;
+  return static_cast<size_t>(prepass_layout(op, dtype_bytes(plan_dtype(host, op.qkv))).total);
+}
 
 void prepare_self_attention(const SelfAttentionOp& op, const Memory& host) {
   if (op.ring) {
@@ -97,6 +156,11 @@ void prepare_self_attention(const SelfAttentionOp& op, const Memory& host) {
   }
   if (!cudnn_selected()) return;  // fails here, at check time, for OPENDIT_ATTENTION=cudnn without cuDNN
 #if OPENDIT_WITH_CUDNN
+  if (prepass_candidate(op)) {
+    const AttentionArgs a = prepassed_args(op, nullptr, nullptr, plan_dtype(host, op.qkv), nullptr, plan_dtype(host, op.out));
+    if (cudnn_attention_fits(a)) cudnn_attention_prepare(a);
+    return;
+  }
   if (!cudnn_candidate(op)) return;
   const AttentionArgs a = plain_args(op, nullptr, plan_dtype(host, op.qkv), nullptr, plan_dtype(host, op.out));
   if (cudnn_attention_fits(a)) cudnn_attention_prepare(a);
@@ -182,6 +246,53 @@ void attend(const SelfAttentionOp& op, const SequenceLayout* layout, Context& ct
     a.k_tf = kt;
   }
   a.keys = op.valid_keys.value_or(a.kv_rows);
+  if (!layout && prepass_candidate(op)) {
+    const PrepassLayout pl = prepass_layout(op, esz);
+    OD_CHECK(ctx.scratch != nullptr && ctx.scratch_bytes >= static_cast<size_t>(pl.total),
+             "self_attention into `" + ctx.host->name(op.out) + "`: the q/k pre-pass needs " + std::to_string(pl.total) +
+                 " bytes of scratch, " + std::to_string(ctx.scratch_bytes) + " were allocated",
+             "a CUDA backend defect (scratch_bytes); OPENDIT_ATTENTION_PREPASS=0 avoids the pre-pass");
+    char* q_out = static_cast<char*>(ctx.scratch);
+    char* kv_out = q_out + pl.kv_offset;
+    KvCacheWriteArgs w;
+    w.k = base;  // q, transformed alone into rows of D
+    w.v = nullptr;
+    w.src_dtype = qkv.dtype;
+    w.src_stride = 3 * width;
+    w.cache = q_out;
+    w.cache_dtype = qkv.dtype;
+    w.batch = op.batch;
+    w.seq = op.seq;
+    w.heads = op.heads;
+    w.head_dim = hd;
+    w.cache_keys = op.seq;
+    w.cache_offset = 0;
+    w.k_tf = qt;
+    w.rope_theta = a.rope_theta;
+    w.cache_row_stride = width;
+    launch_kv_cache_write(w, ctx.stream);
+    w.k = base + width * esz;  // k transformed, v copied, into rows of 2D
+    w.v = base + 2 * width * esz;
+    w.cache = kv_out;
+    w.k_tf = kt;
+    w.cache_row_stride = 2 * width;
+    launch_kv_cache_write(w, ctx.stream);
+    a.q = q_out;
+    a.q_stride = width;
+    a.k = kv_out;
+    a.v = kv_out + width * esz;
+    a.kv_stride = 2 * width;
+    a.q_tf = QkTransform{};
+    a.k_tf = QkTransform{};
+#if OPENDIT_WITH_CUDNN
+    if (cudnn_selected() && cudnn_attention_fits(a)) {
+      cudnn_attention_run(a, ctx.stream);
+      return;
+    }
+#endif
+    launch_attention(a, ctx.stream);
+    return;
+  }
   if (layout) {
     // Sequence n = (n / inner, n % inner); q, k and v share qkv's rows, out has rows of its own.
     a.seq_inner = layout->inner;
