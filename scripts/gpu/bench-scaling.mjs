@@ -23,14 +23,16 @@
  *              Open-Sora 1.2's (pipelines/opensora-v12.yaml's, whose MLP steps are keyed to its own schedule) on
  *              STDiT3-XL/2 at that file's 51x720x1280 with its scheduler default (rectified flow, 30 steps), dsp
  *              4 with its 15 token frames padded to 16. The speedup measured and the plan's (cost.totalSeconds).
- * 3. profile   each multi-GPU scaling case once more with OPENDIT_CUDA_PROFILE=1 (CUDA graphs off, per-op-kind
- *              device time printed by each rank at its end, into its log) and NCCL_RUNTIME_CONNECT=0 (NCCL
- *              connects its peers at init rather than inside the first step's collectives): per rank, the
- *              all_to_all / all_gather / send / recv rows and the ring self_attention rows (their attention math
- *              included, which the profile cannot separate) divided by the steps run (the table sums every step,
- *              the warm-up included; the JSON keeps each rank's rows and totals). A collective's time
- *              includes waiting for the slowest peer, so the lowest rank's figure is the closest to the transfer
- *              itself; both the lowest and the highest are shown.
+ * 3. profile   each multi-GPU scaling case once more (those the scaling section measured, else every one the GPUs
+ *              fit), and Open-Sora 1.2's model at the PAB section's layout without PAB, with OPENDIT_CUDA_PROFILE=1
+ *              (CUDA graphs off, per-op-kind device time printed by each rank at its end, into its log; the
+ *              setup program and the first step left out as warm-up) and NCCL_RUNTIME_CONNECT=0 (NCCL connects
+ *              its peers at init rather than inside the first step's collectives): per rank, the all_to_all /
+ *              all_gather / send / recv rows and the ring self_attention rows (their attention math included,
+ *              which the profile cannot separate) per step after the warm-up, and the largest rows of the
+ *              slowest rank (the JSON keeps each rank's rows and totals). A collective's time includes waiting
+ *              for the slowest peer, so the lowest rank's figure is the closest to the transfer itself; both the
+ *              lowest and the highest are shown.
  * Then the cost model against the measurements: cases whose measured step is off the predicted by more than 25%
  * either way are flagged.
  *
@@ -45,6 +47,7 @@
  *   node scripts/gpu/bench-scaling.mjs [--smoke] [--backend cuda|cpu] [--gpus N] [--steps N] [--budget SECONDS]
  *                                      [--gpu h100|h200] [--sections scaling,pab,profile] [--only layout,...]
  *                                      [--timeout SECONDS] [--json FILE] [--keep]
+ *   node scripts/gpu/bench-scaling.mjs --against EARLIER.json   (no runs: its measurements against the cost model now)
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -82,6 +85,7 @@ function parseArgs(argv) {
       timeout: { type: "string", default: "300" },
       json: { type: "string" },
       keep: { type: "boolean", default: false },
+      against: { type: "string" },
     },
   });
   const backend = values.backend ?? (values.smoke ? "cpu" : "cuda");
@@ -106,6 +110,7 @@ function parseArgs(argv) {
     timeout: whole("timeout", values.timeout, 1),
     json: values.json ?? (process.env.OUT ? join(process.env.OUT, "bench-scaling.json") : undefined),
     keep: values.keep,
+    against: values.against,
   };
 }
 
@@ -223,8 +228,50 @@ const gb = (b) => (b === undefined ? "-" : (b / 1e9).toFixed(2));
 const secs = (x) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const ratioText = (r) => (r === undefined ? "-" : `${r.toFixed(2)}x`);
 
+/**
+ * `--against FILE`: no runs; the measurements of an earlier bench-scaling JSON against the cost model as it is now
+ * (each case compiled again for the file's GPU profile), beside the estimate recorded with them. For checking a
+ * correction of the cost model on a machine without a GPU.
+ */
+function costAgainst(file, gpu) {
+  const old = JSON.parse(readFileSync(file, "utf8"));
+  const M = models(old.smoke === true, old.estimatesFor ?? gpu);
+  const text = (key, steps, extra) => M[key].text(steps, extra).replace(EMBEDDINGS, "text.safetensors");
+  const rows = [];
+  for (const r of old.scaling ?? []) {
+    if (!(r.msPerStep > 0)) continue;
+    const plan = compiled(text("os10", old.steps ?? 5), worldOf(r.layout ?? undefined), r.layout ?? undefined).plan;
+    const now = predicted(plan, GPU_PROFILES[old.estimatesFor ?? gpu]).stepSeconds;
+    rows.push({ what: `scaling ${r.name}`, measured: r.msPerStep / 1000, recorded: r.predicted?.stepSeconds, now });
+  }
+  for (const p of old.pab ?? []) {
+    for (const variant of ["off", "on"]) {
+      const side = p[variant];
+      if (!(side?.ditSeconds > 0)) continue;
+      const layout = p.layout === "1 gpu" ? undefined : p.layout;
+      const extra = [variant === "on" ? `acceleration: { pab: ${JSON.stringify(p.pab)} }` : "", p.model === "os12" && layout ? "parallel: { pad: true }" : ""].filter(Boolean).join("\n");
+      const plan = compiled(text(p.model, p.steps, extra), worldOf(layout), layout).plan;
+      rows.push({ what: `pab ${p.model} ${variant === "on" ? "with" : "without"} PAB, ${p.layout}, ${p.steps} steps (whole run)`, measured: side.ditSeconds, recorded: side.predictedSeconds, now: plan.cost.totalSeconds });
+    }
+  }
+  const lines = [`cost model now against ${file} (${old.gpus} GPUs, estimates for ${old.estimatesFor ?? gpu}): seconds`, `${"case".padEnd(52)} ${"measured".padStart(9)} ${"est then".padStart(9)} ${"est now".padStart(9)} ${"meas/then".padStart(9)} ${"meas/now".padStart(9)}`];
+  let off = 0;
+  for (const r of rows) {
+    const v = costVerdict(r.measured, r.now, COST_TOLERANCE);
+    if (v.off) off++;
+    const then = r.recorded > 0 ? (r.measured / r.recorded).toFixed(2) : "-";
+    lines.push(`${r.what.padEnd(52)} ${r.measured.toPrecision(4).padStart(9)} ${(r.recorded ?? NaN).toPrecision(4).padStart(9)} ${r.now.toPrecision(4).padStart(9)} ${then.padStart(9)} ${v.ratio.toFixed(2).padStart(9)}${v.off ? "  off by more than 25%" : ""}`);
+  }
+  lines.push(`${rows.length - off} of ${rows.length} within ${COST_TOLERANCE * 100}% of the estimate now`);
+  console.log(lines.join("\n"));
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.against) {
+    costAgainst(args.against, args.gpu);
+    return;
+  }
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   const left = () => args.budget - elapsed();
@@ -241,6 +288,8 @@ async function main() {
   const failures = [];
   const scaling = [];
   const pab = [];
+  /** Profiles of runs outside the scaling table (Open-Sora 1.2's model). */
+  const profiled = [];
   // What the runs so far took beyond their steps, and their measured step over the predicted one.
   const overheads = [];
   const ratios = [];
@@ -410,10 +459,30 @@ async function main() {
 
     // ---- 3. communication time per step, from the CUDA profile ----
     if (args.sections.includes("profile")) {
-      for (const row of scaling.filter((r) => r.gpus > 1 && r.msPerStep !== undefined)) {
+      // The multi-GPU scaling cases (those this call measured; without the scaling section, every one that fits),
+      // then Open-Sora 1.2's model at the PAB section's layout without PAB, whose steps the cost model misses most.
+      const targets = args.sections.includes("scaling")
+        ? scaling.filter((r) => r.gpus > 1 && r.msPerStep !== undefined).map((row) => ({ row, model: "os10" }))
+        : SCALING.filter((c) => wantedCase(c) && c.layout && worldOf(c.layout) <= gpus).map((c) => {
+            const row = { name: c.name ?? c.layout, layout: c.layout, gpus: worldOf(c.layout), profileOnly: true };
+            scaling.push(row);
+            return { row, model: "os10" };
+          });
+      const os12Layout = gpus >= 4 ? "dsp 4" : gpus >= 2 ? "dsp 2" : undefined;
+      if (os12Layout && (!args.only || args.only.some((o) => "os12".includes(o)))) {
+        const row = { name: `os12 ${os12Layout}`, model: "os12", layout: os12Layout, gpus: worldOf(os12Layout), profileOnly: true };
+        profiled.push(row);
+        targets.push({ row, model: "os12", extra: "parallel: { pad: true }" });
+      }
+      for (const { row, model, extra } of targets) {
         const what = `profile ${row.name}`;
         try {
-          const text = textOf("os10", args.steps);
+          const text = textOf(model, args.steps, extra);
+          if (!row.predicted) {
+            const plan = compiled(text, worldOf(row.layout), row.layout).plan;
+            row.predicted = predicted(plan, profile);
+            row.ringKeys = [...ringAttentionKeys(plan)];
+          }
           const r = await runOnce(`profile-${row.name.replace(/[^a-z0-9]+/gi, "")}`, text, row.layout, row.predicted.totalSeconds, {
             env: { OPENDIT_CUDA_PROFILE: "1", NCCL_RUNTIME_CONNECT: "0" },
             slowdown: 1.5,
@@ -437,14 +506,19 @@ async function main() {
             const table = parseCudaProfile(readFileSync(join(logs, f), "utf8"));
             if (!table) continue;
             const comm = commOfProfile(table, ringKeys);
+            // The table's own step count: the steps after the warm-up step (an older table: every step run).
+            const n = table.steps ?? steps;
             prof.ranks.push({
               rank: Number(f.slice(5, -4)),
+              steps: n,
               deviceMs: table.totalMs,
-              deviceMsPerStep: table.totalMs / steps,
-              commMsPerStep: comm.ms / steps,
-              collectiveMsPerStep: comm.collectiveMs / steps,
-              ringAttentionMsPerStep: comm.ringMs / steps,
+              warmupMs: table.warmupMs,
+              deviceMsPerStep: table.totalMs / n,
+              commMsPerStep: comm.ms / n,
+              collectiveMsPerStep: comm.collectiveMs / n,
+              ringAttentionMsPerStep: comm.ringMs / n,
               rows: comm.rows,
+              top: table.rows.slice(0, 12).map((r) => ({ ...r, msPerStep: r.ms / n })),
             });
           }
           if (prof.ranks.length === 0) {
@@ -498,6 +572,16 @@ async function main() {
       }
       lines.push(`(PAB windows and MLP broadcast from ${pab.map((p) => p.pabFrom).join(" and ")})`);
     }
+    // Where each profiled run's device time goes: its slowest rank's largest rows.
+    const withTop = [...scaling, ...profiled].filter((r) => r.profile?.ranks?.length > 0);
+    if (withTop.length > 0) {
+      lines.push("", "profile: the slowest rank's largest op rows, ms per step after the warm-up step (graphs off)");
+      for (const r of withTop) {
+        const slowest = r.profile.ranks.reduce((a, b) => (b.deviceMsPerStep > a.deviceMsPerStep ? b : a));
+        lines.push(`  ${r.name} (rank ${slowest.rank}, ${slowest.deviceMsPerStep.toFixed(1)} ms of device time per step${slowest.warmupMs !== undefined ? `, warm-up ${slowest.warmupMs.toFixed(0)} ms` : ""}):`);
+        for (const t of slowest.top.slice(0, 8)) lines.push(`    ${t.msPerStep.toFixed(2).padStart(8)} ms  ${String(Math.round(t.calls / slowest.steps)).padStart(4)} calls  ${t.key}`);
+      }
+    }
     const judged = [
       ...scaling.filter((r) => r.measuredOverPredicted !== undefined).map((r) => ({ what: `scaling ${r.name}`, ratio: r.measuredOverPredicted, off: r.costOff })),
       ...pab.flatMap((p) => ["off", "on"].filter((v) => p[v]?.measuredOverPredicted !== undefined).map((v) => ({ what: `pab ${p.model} ${v === "on" ? "with" : "without"} PAB (whole run)`, ratio: p[v].measuredOverPredicted, off: p[v].costOff }))),
@@ -530,6 +614,7 @@ async function main() {
             costTolerance: COST_TOLERANCE,
             scaling,
             pab,
+            profiled,
             skipped,
             failures,
           }),

@@ -101,17 +101,20 @@ export function stepTimes(events) {
 }
 
 /**
- * The tables OPENDIT_CUDA_PROFILE=1 prints (`opendit cuda profile: X ms of device time in ops`, then one row a key:
- * `  ms  percent%  calls calls  key`), from text that may hold other lines and `[rank r] ` prefixes. Returns the
- * last table ({ totalMs, rows: [{ ms, calls, key }] }), or undefined when there is none.
+ * The tables OPENDIT_CUDA_PROFILE=1 prints (`opendit cuda profile: X ms of device time in ops over N steps (setup
+ * and the first step, W ms, left out as warm-up)`, then one row a key: `  ms  percent%  calls calls  key`), from
+ * text that may hold other lines and `[rank r] ` prefixes. Returns the last table ({ totalMs, steps, warmupMs,
+ * rows: [{ ms, calls, key }] }; `steps` and `warmupMs` absent from a table that sums everything: an older build's,
+ * or a run without a step after the first), or undefined when there is none.
  */
 export function parseCudaProfile(text) {
   let table;
   for (const raw of text.split("\n")) {
     const line = raw.replace(/^\[rank \d+\] /, "");
-    const head = /^opendit cuda profile: ([\d.]+) ms of device time in ops/.exec(line);
+    const head = /^opendit cuda profile: ([\d.]+) ms of device time in ops(?: over (\d+) steps \(setup and the first step, ([\d.]+) ms)?/.exec(line);
     if (head) {
       table = { totalMs: Number(head[1]), rows: [] };
+      if (head[2] !== undefined) Object.assign(table, { steps: Number(head[2]), warmupMs: Number(head[3]) });
       continue;
     }
     const row = /^\s+([\d.]+) ms\s+([\d.]+)%\s+(\d+) calls {2}(.+)$/.exec(line);

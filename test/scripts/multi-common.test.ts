@@ -127,6 +127,21 @@ describe("the CUDA profile table", () => {
     expect(comm.rows.map((r) => r.key)).toEqual([ringKey, "all_to_all (temporal)", "all_gather"]);
   });
 
+  it("reads the steady-state step count and the warm-up of a table that leaves the first step out", () => {
+    const log = [
+      "[rank 0] opendit cuda profile: 300.5 ms of device time in ops over 4 steps (setup and the first step, 1520.0 ms, left out as warm-up)",
+      `[rank 0] ${row(200, 66.6, 112, "all_to_all (temporal)")}`,
+      `[rank 0] ${row(100.5, 33.4, 448, "linear (spatial) 1024x1152->3456")}`,
+    ].join("\n");
+    const table = lib.parseCudaProfile(log)!;
+    expect(table).toMatchObject({ totalMs: 300.5, steps: 4, warmupMs: 1520 });
+    expect(table.rows).toHaveLength(2);
+    const everything = lib.parseCudaProfile("opendit cuda profile: 12.0 ms of device time in ops (no step after the first: everything)\n" + row(12, 100, 3, "conv2d k3 64x64 4->512"))!;
+    expect(everything.totalMs).toBe(12);
+    expect(everything.steps).toBeUndefined();
+    expect(everything.rows).toEqual([{ ms: 12, calls: 3, key: "conv2d k3 64x64 4->512" }]);
+  });
+
   it("finds no table in a log without one", () => {
     expect(lib.parseCudaProfile("[rank 0] done: 5 steps in 0.1 s\n")).toBeUndefined();
   });

@@ -44,8 +44,7 @@ namespace cuda {
 
 size_t scratch_bytes(const Op& op, const Memory& host) {
   if (const auto* linear = std::get_if<LinearOp>(&op.body)) return linear_scratch_bytes(*linear, host);
-  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body); attention && attention->ring)
-    return ring_attention_scratch_bytes(*attention, host);
+  if (const auto* attention = std::get_if<SelfAttentionOp>(&op.body)) return self_attention_scratch_bytes(*attention, host);
   // The VAE decode's kernels (cuda/decode_kernels.h): im2col chunks, group statistics, the GEMM attention's scores.
   if (const auto* conv = std::get_if<Conv2dOp>(&op.body)) return conv2d_scratch_bytes(*conv, host);
   if (const auto* norm = std::get_if<GroupNormOp>(&op.body)) return group_norm_scratch_bytes(*norm, host);
@@ -252,6 +251,7 @@ class CudaBackend final : public Backend {
     // The step index first, outside any graph: the graph (or the ops) after it on the stream read it.
     OD_CUDA_CHECK(cudaMemcpyAsync(step_device_, step_host_ + step, sizeof(int), cudaMemcpyHostToDevice, stream_));
     last_step_ = run_steps_ >= 0 && step + 1 >= run_steps_;
+    profile_steps_begun_++;
     if (!graphs_enabled_ || !graphs_allowed_ || profile_) return false;
     PatternGraph& graph = graphs_[pattern];
     if (graph.exec) {
@@ -519,7 +519,9 @@ class CudaBackend final : public Backend {
   }
 
   // OPENDIT_CUDA_PROFILE=1: device time per kind of op (events around every op, read at each synchronize), printed
-  // to stderr when the backend goes. A diagnostic mode: its events are created as ops first run.
+  // to stderr when the backend goes. A diagnostic mode: its events are created as ops first run. The setup program
+  // and the run's first step are kept apart as warm-up (NCCL connects its peers and cuDNN builds its plans inside
+  // them), so the table is the steady state: its rows sum the steps after the first, which the header counts.
   struct ProfileRow {
     double ms = 0;
     int64_t calls = 0;
@@ -547,6 +549,8 @@ class CudaBackend final : public Backend {
       profile_keys_.emplace_back();
     }
     profile_keys_[profile_next_] = key;
+    profile_warmup_.resize(profile_events_.size());
+    profile_warmup_[profile_next_] = profile_steps_begun_ <= 1;
     OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_].first, stream_));
   }
   void profile_end() { OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_++].second, stream_)); }
@@ -554,18 +558,26 @@ class CudaBackend final : public Backend {
     for (size_t i = 0; i < profile_next_; i++) {
       float ms = 0;
       OD_CUDA_CHECK(cudaEventElapsedTime(&ms, profile_events_[i].first, profile_events_[i].second));
-      ProfileRow& row = profile_rows_[profile_keys_[i]];
+      ProfileRow& row = (profile_warmup_[i] ? profile_warmup_rows_ : profile_rows_)[profile_keys_[i]];
       row.ms += ms;
       row.calls++;
     }
     profile_next_ = 0;
   }
   void profile_report() const {
-    std::vector<std::pair<std::string, ProfileRow>> rows(profile_rows_.begin(), profile_rows_.end());
+    // A run of one step (or a decode, which has no steps) has no steady state: its table is everything.
+    const int steady = profile_steps_begun_ > 1 ? profile_steps_begun_ - 1 : 0;
+    const auto& source = steady > 0 ? profile_rows_ : profile_warmup_rows_;
+    std::vector<std::pair<std::string, ProfileRow>> rows(source.begin(), source.end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
-    double total = 0;
+    double total = 0, warmup = 0;
     for (const auto& r : rows) total += r.second.ms;
-    std::fprintf(stderr, "opendit cuda profile: %.1f ms of device time in ops\n", total);
+    for (const auto& r : profile_warmup_rows_) warmup += r.second.ms;
+    if (steady > 0)
+      std::fprintf(stderr, "opendit cuda profile: %.1f ms of device time in ops over %d steps (setup and the first step, %.1f ms, left out as warm-up)\n",
+                   total, steady, warmup);
+    else
+      std::fprintf(stderr, "opendit cuda profile: %.1f ms of device time in ops (no step after the first: everything)\n", total);
     for (const auto& r : rows)
       std::fprintf(stderr, "  %9.2f ms %5.1f%% %7lld calls  %s\n", r.second.ms, total > 0 ? 100 * r.second.ms / total : 0.0,
                    static_cast<long long>(r.second.calls), r.first.c_str());
@@ -580,6 +592,9 @@ class CudaBackend final : public Backend {
   std::vector<std::string> profile_keys_;
   size_t profile_next_ = 0;
   std::map<std::string, ProfileRow> profile_rows_;
+  std::map<std::string, ProfileRow> profile_warmup_rows_;  // the setup program's and the first step's
+  std::vector<bool> profile_warmup_;                        // per event: recorded in the setup or the first step
+  int profile_steps_begun_ = 0;
 
   int device_;
   cudaStream_t stream_ = nullptr;
