@@ -11,6 +11,8 @@ import type { Plan } from "../../compiler/plan/types.js";
 
 interface ProfileTable {
   readonly totalMs: number;
+  readonly steps?: number;
+  readonly warmupMs?: number;
   readonly rows: readonly { readonly ms: number; readonly calls: number; readonly key: string }[];
 }
 interface MultiCommon {
