@@ -4,7 +4,7 @@
 # node_modules). Steps, each run whatever the earlier ones gave (an exit status recorded per step):
 #   setup         Node into /opt/node, node_modules and dist/ into the repository root
 #   build         the addon with the CUDA backend (cmake-js, nvcc from /usr/local/cuda); the configure summary
-#   native-tests  native/test/cuda_{gemm,generator,attention,vae}_test.cu, each built with nvcc and run (a missing
+#   native-tests  native/test/cuda_{gemm,generator,attention,ring,vae,overlap}_test.cu (NATIVE_TESTS: a subset), each built with nvcc and run (a missing
 #                 one is skipped with a line saying so). A test's sources are those of a `// gpu-check-sources:`
 #                 line in it, else the defaults below (the build commands the tests' headers give). Where cuDNN is
 #                 found (cudnn.h and libcudnn.so in CUDNN_ROOT or the system dirs), a test with a
@@ -77,7 +77,7 @@ if wanted native-tests; then
   else
     echo "native tests: cuDNN not found (cudnn.h: ${cudnn_inc:-none}, libcudnn.so: ${cudnn_lib:-none}): tests without their cuDNN parts" | tee -a "$LOG"
   fi
-  for t in cuda_gemm_test cuda_generator_test cuda_attention_test cuda_ring_test cuda_vae_test; do
+  for t in ${NATIVE_TESTS:-cuda_gemm_test cuda_generator_test cuda_attention_test cuda_ring_test cuda_vae_test cuda_overlap_test}; do
     src=native/test/$t.cu
     if [[ ! -f $src ]]; then
       echo "---- $t: skipped ($src is missing)"
@@ -90,6 +90,7 @@ if wanted native-tests; then
       cuda_generator_test) defaults="native/src/checkpoint/generator.cpp native/src/core/error.cpp"; flags="-Xcompiler -ffp-contract=off" ;;
       cuda_attention_test) defaults="native/src/cuda/attention_kernel.cu native/src/core/error.cpp"; flags="" ;;
       cuda_ring_test) defaults="native/src/cuda/attention_kernel.cu native/src/cuda/ring_fold.cu native/src/core/error.cpp"; flags="" ;;
+      cuda_overlap_test) defaults="native/src/cuda/overlap_spans.cpp native/src/cuda/overlap_streams.cu native/src/plan/parse.cpp native/src/core/json.cpp native/src/core/error.cpp"; flags="" ;;
       cuda_vae_test) defaults="native/src/cuda/conv2d_kernel.cu native/src/cuda/group_norm_kernel.cu native/src/cuda/upsample_nearest_kernel.cu native/src/cuda/attention_gemm.cu native/src/cuda/gemm.cu native/src/core/error.cpp"; flags="-lcublasLt" ;;
     esac
     sources=""

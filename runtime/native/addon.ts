@@ -96,6 +96,13 @@ export interface NativeRunRequest {
    * CUDA it also bounds NCCL's set-up and every wait on the GPU's NCCL work (past it the communicators are aborted).
    */
   readonly transport?: NativeTransportRequest;
+  /**
+   * After every N-th step (steps N, 2N, … of those run; N at least 1), the step's progress event carries the output
+   * `latents` as it is then (`NativeProgress.latent`): copied between steps (after the step's synchronisation, never
+   * inside a step or a CUDA graph), into host memory allocated before the step loop. Needs `onProgress`; rejects on
+   * a rank that does not hold the output (another PipeFusion stage than the output's).
+   */
+  readonly previewEvery?: number;
 }
 
 export interface NativeTransportRequest {
@@ -111,6 +118,17 @@ export interface NativeProgress {
   readonly steps: number;
   /** Seconds since the run began. */
   readonly seconds: number;
+  /**
+   * A run with `previewEvery`: on the step events after every N-th step, the output `latents` then, as `run()` would
+   * return it at that point (the plan buffer's shape, [samples, C, T, H, W] of this rank's samples; fp32).
+   */
+  readonly latent?: NativeLatent;
+}
+
+/** The running latent of a step event (NativeProgress.latent). */
+export interface NativeLatent {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
 }
 
 export interface NativeTensor {
@@ -153,6 +171,13 @@ export interface NativeRunResult {
    * gates run inside the add consuming them. Every addon run sets it; results assembled elsewhere may lack it.
    */
   readonly fusions?: { readonly gemmResidual: number; readonly gatedAdd: number };
+  /**
+   * Communication the backend overlapped with compute (0 on the CPU, on one rank and with OPENDIT_CUDA_OVERLAP=0):
+   * `spans`, the all-to-alls of the rank's step program that ran chunked by sample with the ops up to the next
+   * all-to-all on their axis (native/src/cuda/overlap.h), each counted once. Every addon run sets it; results
+   * assembled elsewhere may lack it.
+   */
+  readonly overlap?: { readonly spans: number };
 }
 
 export interface NativeAddon {

@@ -19,10 +19,20 @@
  *   PipeFusion (reported on its own): pipefusion 2 and cfg 2 x pipefusion 2 on pixart with a warm-up on every step
  *           (no stale K/V), which must equal one GPU within the same bounds
  *   fp32    dit cfg 2, stdit dsp 2, ring 2 and usp, pixart ulysses 2 and pipefusion 2
+ *   overlap (reported on its own) stdit dsp 2, ulysses 2, dsp 4 and ulysses 4 in bf16 and dsp 2 in fp32 run a second
+ *           time with OPENDIT_CUDA_OVERLAP=0 (native/src/cuda/overlap.h: the all-to-alls chunked by sample against the
+ *           ops between them, on by default for spans with a linear between their all-to-alls; the ulysses cases,
+ *           whose spans hold the attention alone, run their first time with OPENDIT_CUDA_OVERLAP=all): both runs
+ *           against one GPU, and the chunked run against the overlap-off run, each within the dtype's bound; the
+ *           chunked run must have chunked a span on rank 0 (CUDA).
  * The models: stdit-tiny 8x128x128 (8 frames x 8x8 tokens, IDDPM, guidance 7), stdit3-tiny 17x128x128 (5 x 8x8,
  * rectified flow, rotary attention), pixart-tiny 256x256 (16x16 tokens, DPM-Solver++), dit-tiny 256x256 (two labels,
  * a CFG batch of 4), all `checkpoint: random`; text features random normals in an embeddings file (the last two
  * tokens masked out), the same for every run.
+ *
+ * Every CUDA run sets OPENDIT_CUDA_OVERLAP_NOTES=1, and the table's `spans` column is the number of spans rank 0
+ * chunked, as its log says (`opendit: CUDA overlap on rank 0: N spans chunked by S samples`; "-" where nothing says
+ * so: overlap off, one rank without a collective, the CPU).
  *
  * The runs are independent, so they share the GPUs: each takes `world` free GPUs (`runtime.devices`, which the
  * launcher turns into each rank's CUDA_VISIBLE_DEVICES) and up to --jobs run at once. A failed run prints the
@@ -44,7 +54,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs as parseCommandLine } from "node:util";
-import { countGpus, describeFailure, finite, fmtErr, maxRelativeError, messageOf, readLatents, rmsRelativeError, runCli, worldOf } from "./multi-common.mjs";
+import { readFileSync } from "node:fs";
+import { countGpus, describeFailure, finite, fmtErr, logsDirOf, maxRelativeError, messageOf, readLatents, rmsRelativeError, runCli, worldOf } from "./multi-common.mjs";
 
 const dist = (path) => import(new URL(`../../dist/${path}`, import.meta.url).href);
 const { compile } = await dist("compiler/compile.js");
@@ -128,21 +139,21 @@ scheduler: { kind: iddpm, steps: ${steps}, guidance: 4 }`,
 
 /**
  * The cases: a base, a layout, the dtypes it runs in, the `parallel` settings beside world and layout (a function
- * of the step count), and the group it is reported under.
+ * of the step count), the group it is reported under, and the dtypes that also run with OPENDIT_CUDA_OVERLAP=0.
  */
 const CASES = [
   { base: "dit", layout: "cfg 2", dtypes: ["bf16", "fp32"] },
   { base: "stdit", layout: "cfg 2", dtypes: ["bf16"] },
-  { base: "stdit", layout: "dsp 2", dtypes: ["bf16", "fp32"] },
-  { base: "stdit", layout: "ulysses 2", dtypes: ["bf16"] },
+  { base: "stdit", layout: "dsp 2", dtypes: ["bf16", "fp32"], overlapOff: ["bf16", "fp32"] },
+  { base: "stdit", layout: "ulysses 2", dtypes: ["bf16"], overlapOff: ["bf16"], overlapEnv: "all" },
   { base: "stdit", layout: "ring 2", dtypes: ["bf16", "fp32"] },
   { base: "stdit3", layout: "ulysses 2", dtypes: ["bf16"] },
   { base: "stdit3", layout: "ring 2", dtypes: ["bf16"] },
   { base: "stdit3", layout: "dsp 2", dtypes: ["bf16"], parallel: () => "pad: true", note: "5 token frames padded to 6" },
   { base: "pixart", layout: "ulysses 2", dtypes: ["bf16", "fp32"] },
   { base: "pixart", layout: "ring 2", dtypes: ["bf16"] },
-  { base: "stdit", layout: "dsp 4", dtypes: ["bf16"] },
-  { base: "stdit", layout: "ulysses 4", dtypes: ["bf16"] },
+  { base: "stdit", layout: "dsp 4", dtypes: ["bf16"], overlapOff: ["bf16"] },
+  { base: "stdit", layout: "ulysses 4", dtypes: ["bf16"], overlapOff: ["bf16"], overlapEnv: "all" },
   { base: "stdit", layout: "ring 4", dtypes: ["bf16"] },
   { base: "stdit", layout: "ring 2 x ulysses 2", dtypes: ["bf16", "fp32"], note: "usp" },
   { base: "stdit", layout: "cfg 2 x dsp 2", dtypes: ["bf16"] },
@@ -192,6 +203,43 @@ async function writeEmbeddings(base, path) {
 
 const caseName = (c) => `${c.base} ${c.layout}${c.note ? ` (${c.note})` : ""}`;
 const runId = (base, dtype, layout) => `${base}-${dtype}-${layout ? layout.replace(/ x /g, "x").replace(/ /g, "") : "1gpu"}`;
+/** The run of a case's overlap-off twin. */
+const OVERLAP_OFF = "-overlap0";
+
+/** `got`'s latents against `want`'s: the largest max and rms relative errors over the tensors (Infinity for one missing). */
+function latentErrors(got, want) {
+  let worst = 0;
+  let rms = 0;
+  for (const [name, w] of want) {
+    const have = got.get(name);
+    const e = have ? maxRelativeError(have, w) : Number.POSITIVE_INFINITY;
+    const r = have ? rmsRelativeError(have, w) : Number.POSITIVE_INFINITY;
+    if (!(e <= worst)) worst = e;
+    if (!(r <= rms)) rms = r;
+  }
+  return { worst, rms };
+}
+
+/**
+ * The spans rank 0 chunked (native/src/cuda/overlap.cu's OPENDIT_CUDA_OVERLAP_NOTES line), from a finished run's
+ * rank-0 log (a launched run) or its own stderr (one rank in-process); undefined where neither says.
+ */
+function overlapSpans(r) {
+  const texts = [r.stderr];
+  const dir = logsDirOf(r);
+  if (dir) {
+    try {
+      texts.push(readFileSync(join(dir, "rank-0.log"), "utf8"));
+    } catch {
+      // no rank-0 log: an in-process run
+    }
+  }
+  for (const text of texts) {
+    const m = /opendit: CUDA overlap on rank 0: (\d+) spans? chunked/.exec(text);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
@@ -239,7 +287,11 @@ async function main() {
         const [base, dtype] = k.split("/");
         return { id: runId(base, dtype), base, dtype, world: 1, layout: undefined, parallel: undefined };
       }),
-      ...wanted.map((c) => ({ id: runId(c.base, c.dtype, c.layout) + (c.parallel ? "-x" : ""), base: c.base, dtype: c.dtype, world: c.world, layout: c.layout, parallel: c.parallel?.(args.steps), case: c })),
+      ...wanted.map((c) => ({ id: runId(c.base, c.dtype, c.layout) + (c.parallel ? "-x" : ""), base: c.base, dtype: c.dtype, world: c.world, layout: c.layout, parallel: c.parallel?.(args.steps), case: c, ...(c.overlapEnv ? { env: { OPENDIT_CUDA_OVERLAP: c.overlapEnv } } : {}) })),
+      // The overlap-off twins, after every case (their comparisons wait for both runs).
+      ...wanted
+        .filter((c) => c.overlapOff?.includes(c.dtype))
+        .map((c) => ({ id: runId(c.base, c.dtype, c.layout) + (c.parallel ? "-x" : "") + OVERLAP_OFF, base: c.base, dtype: c.dtype, world: c.world, layout: c.layout, parallel: c.parallel?.(args.steps), case: c, env: { OPENDIT_CUDA_OVERLAP: "0" } })),
     ];
 
     const results = new Map();
@@ -252,11 +304,12 @@ async function main() {
       const file = join(dir, "pipeline.yaml");
       writeFileSync(file, pipelineText(run.base, run.dtype, args.steps, embeddings.get(run.base) ?? "t.safetensors", run.parallel, args.backend === "cuda" ? devices : undefined));
       const cliArgs = ["--backend", args.backend, "--collective-timeout", "60", ...(run.layout ? ["--world", String(run.world), "--layout", run.layout] : [])];
-      const env = args.backend === "cpu" ? { OPENDIT_CPU_THREADS: "1" } : {};
+      const env = { ...(args.backend === "cpu" ? { OPENDIT_CPU_THREADS: "1" } : { OPENDIT_CUDA_OVERLAP_NOTES: "1" }), ...run.env };
       const limit = Math.max(5, Math.min(args.timeout, Math.floor(args.budget - elapsed())));
       const p = runCli(file, join(dir, "out"), cliArgs, { env, timeoutMs: limit * 1000 }).then(async (r) => {
         const result = { run, devices, seconds: r.seconds, ok: r.code === 0 && !r.timedOut };
         if (result.ok) {
+          result.spans = overlapSpans(r);
           try {
             result.latents = await readLatents(r.outDir);
           } catch (e) {
@@ -298,7 +351,7 @@ async function main() {
     for (const c of wanted) {
       const ref = results.get(runId(c.base, c.dtype));
       const got = results.get(runId(c.base, c.dtype, c.layout) + (c.parallel ? "-x" : ""));
-      const row = { name: c.name, group: c.group, base: c.base, layout: c.layout, world: c.world, dtype: c.dtype, bound: BOUND[c.dtype], seconds: got?.seconds };
+      const row = { name: c.name, group: c.group, base: c.base, layout: c.layout, world: c.world, dtype: c.dtype, bound: BOUND[c.dtype], seconds: got?.seconds, spans: got?.spans };
       if (!got) continue; // skipped for the budget (listed)
       rows.push(row);
       if (!got.ok) {
@@ -321,15 +374,7 @@ async function main() {
         failures.push(`${c.name}: ${row.error}`);
         continue;
       }
-      let worst = 0;
-      let rms = 0;
-      for (const [name, want] of ref.latents) {
-        const have = got.latents.get(name);
-        const e = have ? maxRelativeError(have, want) : Number.POSITIVE_INFINITY;
-        const r = have ? rmsRelativeError(have, want) : Number.POSITIVE_INFINITY;
-        if (!(e <= worst)) worst = e;
-        if (!(r <= rms)) rms = r;
-      }
+      const { worst, rms } = latentErrors(got.latents, ref.latents);
       row.maxRelError = worst;
       row.rmsRelError = rms;
       row.status = worst <= row.bound ? "ok" : "FAIL";
@@ -341,20 +386,68 @@ async function main() {
       if (ref && !ref.ok) failures.push(`${base} ${dtype} one-GPU reference: ${ref.error}`);
     }
 
+    // The overlap-off twins: the twin against one GPU, and the default (overlap on) against the twin, each within
+    // the dtype's bound; on CUDA the default must have chunked a span and the twin none.
+    const overlapRows = [];
+    for (const c of wanted) {
+      if (!c.overlapOff?.includes(c.dtype)) continue;
+      const id = runId(c.base, c.dtype, c.layout) + (c.parallel ? "-x" : "");
+      const on = results.get(id);
+      const off = results.get(id + OVERLAP_OFF);
+      const ref = results.get(runId(c.base, c.dtype));
+      if (!on || !off) continue; // skipped for the budget (listed)
+      const row = { name: c.name, dtype: c.dtype, world: c.world, bound: BOUND[c.dtype], spans: on.spans, spansOff: off.spans, seconds: off.seconds };
+      overlapRows.push(row);
+      const fail = (error) => {
+        row.status = "FAIL";
+        row.error = error;
+        failures.push(`${c.name} (overlap): ${error}`);
+      };
+      if (!off.ok) {
+        row.logTail = off.logTail;
+        fail(`the OPENDIT_CUDA_OVERLAP=0 run failed: ${off.error}`);
+        continue;
+      }
+      if (!on.ok) {
+        row.status = "FAIL";
+        row.error = "the default run failed (the layouts table says why)";
+        continue;
+      }
+      if (ref?.ok) {
+        row.onVsOne = latentErrors(on.latents, ref.latents).worst;
+        row.offVsOne = latentErrors(off.latents, ref.latents).worst;
+      }
+      const e = latentErrors(on.latents, off.latents);
+      row.onVsOff = e.worst;
+      row.onVsOffRms = e.rms;
+      if (!(row.onVsOff <= row.bound)) fail(`overlap on against off: max relative error ${fmtErr(row.onVsOff)} > ${row.bound}`);
+      else if (row.offVsOne !== undefined && !(row.offVsOne <= row.bound)) fail(`overlap off against one GPU: max relative error ${fmtErr(row.offVsOne)} > ${row.bound}`);
+      else if (args.backend === "cuda" && !(on.spans > 0)) fail(`the default run chunked no span on rank 0 (${on.spans === undefined ? "its log says nothing of the overlap" : "0 spans"}): nothing was overlapped`);
+      else if (off.spans !== undefined) fail(`OPENDIT_CUDA_OVERLAP=0 did not turn it off (${off.spans} spans chunked)`);
+      else row.status = "ok";
+    }
+
     const lines = ["", `check-multi: ${args.backend === "cuda" ? "CUDA" : "CPU (smoke)"}, N ranks against 1, final latents, max|a-b|/max|b| (bounds: bf16 ${BOUND.bf16}, fp32 ${BOUND.fp32}); ${args.steps} steps`];
     for (const b of bases) lines.push(`  ${b}: ${BASES[b].what}`);
     for (const group of ["layouts", "pipefusion"]) {
       const of = rows.filter((r) => r.group === group);
       if (of.length === 0) continue;
       lines.push("", group === "pipefusion" ? "PipeFusion (warm-up on every step: no stale K/V)" : "layouts");
-      lines.push(`${"case".padEnd(48)} ${"dtype".padEnd(5)} ${"gpus".padStart(4)} ${"max rel err".padStart(11)} ${"rms rel err".padStart(11)} ${"bound".padStart(7)} ${"wall s".padStart(7)}  status`);
+      lines.push(`${"case".padEnd(48)} ${"dtype".padEnd(5)} ${"gpus".padStart(4)} ${"spans".padStart(5)} ${"max rel err".padStart(11)} ${"rms rel err".padStart(11)} ${"bound".padStart(7)} ${"wall s".padStart(7)}  status`);
       for (const r of of) {
-        lines.push(`${r.name.replace(/ (bf16|fp32)$/, "").padEnd(48)} ${r.dtype.padEnd(5)} ${String(r.world).padStart(4)} ${fmtErr(r.maxRelError).padStart(11)} ${fmtErr(r.rmsRelError).padStart(11)} ${String(r.bound).padStart(7)} ${(r.seconds === undefined ? "-" : r.seconds.toFixed(1)).padStart(7)}  ${r.status}${r.error ? `: ${r.error.split("\n")[0].slice(0, 100)}` : ""}`);
+        lines.push(`${r.name.replace(/ (bf16|fp32)$/, "").padEnd(48)} ${r.dtype.padEnd(5)} ${String(r.world).padStart(4)} ${String(r.spans ?? "-").padStart(5)} ${fmtErr(r.maxRelError).padStart(11)} ${fmtErr(r.rmsRelError).padStart(11)} ${String(r.bound).padStart(7)} ${(r.seconds === undefined ? "-" : r.seconds.toFixed(1)).padStart(7)}  ${r.status}${r.error ? `: ${r.error.split("\n")[0].slice(0, 100)}` : ""}`);
+      }
+    }
+    if (overlapRows.length > 0) {
+      lines.push("", "overlap: the default (all-to-alls chunked by sample) against OPENDIT_CUDA_OVERLAP=0, both against one GPU");
+      lines.push(`${"case".padEnd(36)} ${"dtype".padEnd(5)} ${"gpus".padStart(4)} ${"spans".padStart(5)} ${"on vs 1".padStart(9)} ${"off vs 1".padStart(9)} ${"on vs off".padStart(9)} ${"(rms)".padStart(9)} ${"bound".padStart(7)}  status`);
+      for (const r of overlapRows) {
+        lines.push(`${r.name.replace(/ (bf16|fp32)$/, "").padEnd(36)} ${r.dtype.padEnd(5)} ${String(r.world).padStart(4)} ${String(r.spans ?? "-").padStart(5)} ${fmtErr(r.onVsOne).padStart(9)} ${fmtErr(r.offVsOne).padStart(9)} ${fmtErr(r.onVsOff).padStart(9)} ${fmtErr(r.onVsOffRms).padStart(9)} ${String(r.bound).padStart(7)}  ${r.status}${r.error ? `: ${r.error.split("\n")[0].slice(0, 100)}` : ""}`);
       }
     }
     if (skipped.length > 0) lines.push("", `skipped (${skipped.length}):`, ...skipped.map((s) => `  ${s}`));
-    const passed = rows.filter((r) => r.status === "ok").length;
-    lines.push("", failures.length === 0 ? `check-multi: PASS (${passed} cases, ${elapsed().toFixed(0)} s)` : `check-multi: FAIL (${failures.length} of ${rows.length} cases)\n  ${failures.map((f) => f.split("\n")[0]).join("\n  ")}`);
+    const passed = [...rows, ...overlapRows].filter((r) => r.status === "ok").length;
+    lines.push("", failures.length === 0 ? `check-multi: PASS (${passed} cases, ${elapsed().toFixed(0)} s)` : `check-multi: FAIL (${failures.length} of ${rows.length + overlapRows.length} cases)\n  ${failures.map((f) => f.split("\n")[0]).join("\n  ")}`);
     console.log(lines.join("\n"));
 
     if (args.json) {
@@ -369,6 +462,7 @@ async function main() {
         addon: info,
         seconds: elapsed(),
         cases: rows.map((r) => ({ ...r, maxRelError: finite(r.maxRelError), rmsRelError: finite(r.rmsRelError) })),
+        overlap: overlapRows.map((r) => ({ ...r, onVsOne: finite(r.onVsOne), offVsOne: finite(r.offVsOne), onVsOff: finite(r.onVsOff), onVsOffRms: finite(r.onVsOffRms) })),
         references: refKeys.map((k) => {
           const [base, dtype] = k.split("/");
           const r = results.get(runId(base, dtype));

@@ -5,10 +5,11 @@
 // run() reads and type-checks the request and parses the plan on the JS main thread, then runs the plan on a
 // std::thread of its own (never the main thread). The run thread talks to JS through one thread-safe function:
 // progress events are non-blocking calls, and its release at the end of the run triggers the TSFN's finalizer,
-// which runs on the main thread, joins the run thread and resolves or rejects the promise. The TSFN is referenced
-// while the run lasts, so Node's event loop stays alive until the promise settles; if the environment is torn
-// down mid-run (process.exit, a worker terminated), a cleanup hook cancels the run and the finalizer joins the
-// thread before the module goes away, so no thread outlives its environment.
+// which runs on the main thread, joins the run thread and resolves or rejects the promise. A step event of a run
+// with previewEvery carries the latent (runtime/latent_preview.h), copied into a Float32Array by the main thread.
+// The TSFN is referenced while the run lasts, so Node's event loop stays alive until the promise settles; if the
+// environment is torn down mid-run (process.exit, a worker terminated), a cleanup hook cancels the run and the
+// finalizer joins the thread before the module goes away, so no thread outlives its environment.
 //
 // A multi-rank run (request.transport) uses the CPU transport that openTransport opened in this process: the run
 // thread connects it before the plan runs and closes it when the run ends, whatever the outcome (each run or
@@ -188,6 +189,10 @@ od::RunOptions parse_options(Napi::Env env, const Napi::Object& r) {
     options.decode = x.As<Napi::Boolean>().Value();
   }
   if (auto x = member(r, "decodeWeights"); !x.IsEmpty()) options.decode_weights = parse_weights(env, x, "request.decodeWeights");
+  if (auto x = member(r, "previewEvery"); !x.IsEmpty()) {
+    options.preview_every = static_cast<int>(count_of(env, x, "request.previewEvery", 1 << 30));
+    if (options.preview_every == 0) type_error(env, "request.previewEvery must be at least 1, not 0 (leave it out for no previews)");
+  }
   if (auto x = member(r, "captures"); !x.IsEmpty()) {
     if (!x.IsArray()) type_error(env, "request.captures must be an array of { op, buffer }, not " + js_type(x));
     Napi::Array list = x.As<Napi::Array>();
@@ -357,6 +362,12 @@ void on_bench_env_cleanup(void* arg) {
   od::abort_transport_if_open(state->claimed, "cancelled: benchTransport's JavaScript environment is shutting down");
 }
 
+Napi::Float32Array float_array(Napi::Env env, const std::vector<float>& values) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, values.size());
+  if (!values.empty()) std::memcpy(a.Data(), values.data(), values.size() * sizeof(float));
+  return a;
+}
+
 // On the main thread, for each progress event of the run thread. env is null when the TSFN is being torn down
 // with events still queued: they are only freed.
 void call_progress(Napi::Env env, Napi::Function, RunState* state, od::Progress* progress) {
@@ -369,6 +380,17 @@ void call_progress(Napi::Env env, Napi::Function, RunState* state, od::Progress*
     event.Set("step", p->step);
     event.Set("steps", p->steps);
     event.Set("seconds", p->seconds);
+    if (p->latent) {
+      // The run's snapshot (runtime/latent_preview.h), copied out and given back to the run at once.
+      Napi::Object latent = Napi::Object::New(env);
+      Napi::Array shape = Napi::Array::New(env, p->latent->shape.size());
+      for (size_t d = 0; d < p->latent->shape.size(); d++)
+        shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, static_cast<double>(p->latent->shape[d])));
+      latent.Set("shape", shape);
+      latent.Set("data", float_array(env, p->latent->data));
+      event.Set("latent", latent);
+      p->latent.reset();  // back to the run before the callback runs
+    }
     state->on_progress.Call(env.Undefined(), {event});
   } catch (const Napi::Error& e) {
     // A throwing progress callback ends the run; the promise rejects with what it threw.
@@ -379,12 +401,6 @@ void call_progress(Napi::Env env, Napi::Function, RunState* state, od::Progress*
     state->cancel = true;
     od::abort_transport_if_open(state->claimed, "cancelled: onProgress threw");
   }
-}
-
-Napi::Float32Array float_array(Napi::Env env, const std::vector<float>& values) {
-  Napi::Float32Array a = Napi::Float32Array::New(env, values.size());
-  if (!values.empty()) std::memcpy(a.Data(), values.data(), values.size() * sizeof(float));
-  return a;
 }
 
 Napi::Object result_object(Napi::Env env, const od::RunResult& r) {
@@ -425,6 +441,9 @@ Napi::Object result_object(Napi::Env env, const od::RunResult& r) {
   fusions.Set("gemmResidual", static_cast<double>(r.fusions.gemm_residual));
   fusions.Set("gatedAdd", static_cast<double>(r.fusions.gated_add));
   out.Set("fusions", fusions);
+  Napi::Object overlap = Napi::Object::New(env);
+  overlap.Set("spans", static_cast<double>(r.overlap.spans));
+  out.Set("overlap", overlap);
   return out;
 }
 
@@ -497,6 +516,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     state->weights = parse_weights(env, member(r, "weights"));
     state->inputs = parse_inputs(env, member(r, "inputs"));
     state->options = parse_options(env, r);
+    if (state->options.preview_every > 0 && state->on_progress.IsEmpty())
+      type_error(env, "request.previewEvery needs an onProgress callback: the latents arrive in its step events");
     Napi::Value transport = member(r, "transport");
     if (!transport.IsEmpty()) {
       state->transport_request = parse_transport(env, transport, "request.transport");

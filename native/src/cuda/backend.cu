@@ -15,7 +15,9 @@
 // Multi-rank runs (cuda/nccl.h): prepare joins the NCCL mesh before the upload; the collectives and transfers
 // enqueue NCCL calls like any kernel; a pattern's first step runs directly and its second is captured; the waits
 // (synchronize, download) are polled, bounded by the collective timeout and aborting every communicator on a
-// timeout, an NCCL error or a cancel; a backend destroyed while a failure unwinds aborts them first.
+// timeout, an NCCL error or a cancel; a backend destroyed while a failure unwinds aborts them first. An all_to_all
+// and the ops up to the next one on its axis run chunked by sample, the exchanges on the comm stream beside the
+// compute (cuda/overlap.h; OPENDIT_CUDA_OVERLAP=0 turns it off).
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -33,6 +35,7 @@
 #include "cuda/collective_support.h"
 #include "cuda/device_memory.h"
 #include "cuda/fusion.h"
+#include "cuda/overlap.h"
 #include "cuda/permute_fold.h"
 #include "cuda/gemm.h"
 #include "cuda/nccl.h"
@@ -124,6 +127,7 @@ class CudaBackend final : public Backend {
     for (auto& [pattern, graph] : graphs_)
       if (graph.exec) cudaGraphExecDestroy(graph.exec);
     graphs_.clear();
+    overlap_.reset();
     fusion_.reset();
     dev_.reset();
     if (scratch_) cudaFree(scratch_);
@@ -240,6 +244,44 @@ class CudaBackend final : public Backend {
       // chain it runs as one GEMM stays with it).
       folds_.plan(*ctx_.host, *gemm_, [this](const Op& o) { return fusion_.at(o) != nullptr; }, nullptr);
     }
+    // The all-to-alls chunked by sample against the ops between them (cuda/overlap.h), over what the fusions and
+    // folds left; also only without captures, and only with NCCL (its second stream, groups of several ranks).
+    const char* overlap = std::getenv("OPENDIT_CUDA_OVERLAP");
+    overlap_.reset();
+    if (allowed && !(overlap && std::string(overlap) == "0") && ctx_.host && nccl_) {
+      overlap_hooks_.launch = [this](const Op& o, const cuda::SequenceLayout* layout) {
+        if (!layout) {
+          launch(o);
+          return;
+        }
+        if (profile_) profile_begin(profile_key(o) + " (folded layout)");
+        cuda::run_self_attention_in_layout(std::get<SelfAttentionOp>(o.body), *layout, ctx_);
+        if (profile_) profile_end();
+      };
+      overlap_hooks_.profile_begin = nullptr;
+      overlap_hooks_.profile_end = nullptr;
+      if (profile_) {
+        overlap_hooks_.profile_begin = [this](const std::string& key, cudaStream_t on) { profile_begin(key, on); };
+        overlap_hooks_.profile_end = [this](cudaStream_t on) { profile_end(on); };
+      }
+      overlap_.plan(*ctx_.host, ctx_, *gemm_, [this](size_t k) { return planned_op(k); });
+    }
+  }
+
+  // What enqueue runs at step op k once the fusions and folds are planned (cuda/overlap.h PlannedOp).
+  cuda::PlannedOp planned_op(size_t k) const {
+    const Op& op = ctx_.host->plan().step[k];
+    cuda::PlannedOp p;
+    p.op = &op;
+    p.taken = fusion_.at(op) != nullptr;
+    if (folds_.active()) {
+      p.skipped = folds_.skipped(op);
+      if (const Op* rewritten = folds_.rewritten(op)) p.op = rewritten;
+      if (folds_.folded_attention(op))
+        for (const cuda::PermuteFold& f : folds_.folds())
+          if (f.attention == static_cast<int>(k)) p.layout = f.layout;
+    }
+    return p;
   }
 
   bool begin_step(int pattern, int step) override {
@@ -330,6 +372,13 @@ class CudaBackend final : public Backend {
 
   void enqueue(const Op& op, Memory& mem) {
     ctx_.host = &mem;
+    if (in_step_ && overlap_.active()) {
+      if (const cuda::OverlapSpan* span = overlap_.starting_at(op)) {
+        overlap_.run(*span, ctx_, overlap_hooks_);  // the span's ops, sample by sample, on both streams
+        return;
+      }
+      if (overlap_.inside(op)) return;  // ran with its span
+    }
     if (in_step_ && folds_.active()) {
       if (folds_.skipped(op)) return;  // a permute folded into its attention's layout
       if (const Op* rewritten = folds_.rewritten(op)) {
@@ -414,10 +463,12 @@ class CudaBackend final : public Backend {
 
   int64_t device_bytes() const override {
     return (dev_ ? dev_->bytes() : 0) + gemm_->device_bytes() + static_cast<int64_t>(scratch_bytes_) +
-           static_cast<int64_t>(tables_bytes_) + (step_device_ ? static_cast<int64_t>(sizeof(int)) : 0) + fusion_.device_bytes();
+           static_cast<int64_t>(tables_bytes_) + (step_device_ ? static_cast<int64_t>(sizeof(int)) : 0) + fusion_.device_bytes() +
+           overlap_.device_bytes();
   }
 
   FusionCounts fusions() const override { return fusion_.counts(); }
+  OverlapCounts overlap() const override { return overlap_.counts(); }
 
  private:
   // The device step index (0 until the first step: setup runs as step 0, as on the host), its pinned sources (one
@@ -502,6 +553,8 @@ class CudaBackend final : public Backend {
   bool in_step_ = false;
   cuda::Fusion fusion_;  // the step ops run fused (cuda/fusion.h), planned in set_graphs_allowed
   cuda::PermuteFolds folds_;  // the temporal permutes folded away (cuda/permute_fold.h), planned after fusion_
+  cuda::Overlap overlap_;     // the all-to-alls chunked against the ops between them (cuda/overlap.h), planned last
+  cuda::OverlapHooks overlap_hooks_;  // its way back into launch() and the profile
   bool capturing_ = false;
   std::map<int, PatternGraph> graphs_;
   std::vector<std::pair<const Op*, Memory*>> recorded_;  // the run_op calls of the capture under way
@@ -540,7 +593,8 @@ class CudaBackend final : public Backend {
       key += " " + std::to_string(g->height) + "x" + std::to_string(g->width) + "x" + std::to_string(g->channels);
     return key;
   }
-  void profile_begin(const std::string& key) {
+  // Events around an op on `on` (null: the main stream; the overlapped all-to-alls time theirs on the comm stream).
+  void profile_begin(const std::string& key, cudaStream_t on = nullptr) {
     if (profile_next_ == profile_events_.size()) {
       cudaEvent_t a, b;
       OD_CUDA_CHECK(cudaEventCreate(&a));
@@ -551,9 +605,11 @@ class CudaBackend final : public Backend {
     profile_keys_[profile_next_] = key;
     profile_warmup_.resize(profile_events_.size());
     profile_warmup_[profile_next_] = profile_steps_begun_ <= 1;
-    OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_].first, stream_));
+    OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_].first, on ? on : stream_));
   }
-  void profile_end() { OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_++].second, stream_)); }
+  void profile_end(cudaStream_t on = nullptr) {
+    OD_CUDA_CHECK(cudaEventRecord(profile_events_[profile_next_++].second, on ? on : stream_));
+  }
   void profile_collect() {
     for (size_t i = 0; i < profile_next_; i++) {
       float ms = 0;

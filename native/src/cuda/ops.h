@@ -23,6 +23,13 @@ struct SolverTable {
   std::vector<std::string> errors;
 };
 
+// A buffer seen through a view (cuda/overlap.h runs an op on one sample's rows): the slot Context::buf returns for
+// buffer `id` while a list of views is set.
+struct BufferView {
+  int id = -1;
+  DeviceSlot slot;
+};
+
 struct Context {
   cudaStream_t stream = nullptr;
   void* lt = nullptr;         // cublasLtHandle_t (opaque here so kernels build without cuBLASLt's headers)
@@ -42,7 +49,15 @@ struct Context {
   // Both null on one rank.
   NcclMesh* nccl = nullptr;
   cudaStream_t comm_stream = nullptr;
-  const DeviceSlot& buf(BufRef ref) const { return dev->slot(ref); }
+  // Views of some buffers (null but while cuda/overlap.cu runs an op on one chunk of samples): buf() returns the
+  // view of a buffer listed there, the buffer's own slot otherwise.
+  const std::vector<BufferView>* views = nullptr;
+  const DeviceSlot& buf(BufRef ref) const {
+    if (views)
+      for (const BufferView& v : *views)
+        if (v.id == ref.id) return v.slot;
+    return dev->slot(ref);
+  }
   const SolverTable* solver_table(const SolverOp& op) const {
     if (!solver_tables) return nullptr;
     const auto it = solver_tables->find(&op);

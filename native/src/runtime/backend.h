@@ -27,6 +27,13 @@ struct FusionCounts {
   int64_t gated_add = 0;      // a gate run inside the add that consumes it
 };
 
+// Communication a backend overlapped with compute (the CUDA backend's cuda/overlap.h; none on the CPU, and none with
+// OPENDIT_CUDA_OVERLAP=0): spans of this rank's step program (an all_to_all, the ops up to the next one on its axis,
+// and that one) that ran chunked by sample, each counted once however many steps ran it.
+struct OverlapCounts {
+  int64_t spans = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -58,6 +65,8 @@ class Backend {
   virtual int64_t device_bytes() const { return 0; }
   // The fusions this run used (after the step loop).
   virtual FusionCounts fusions() const { return {}; }
+  // The communication this run overlapped (after the step loop).
+  virtual OverlapCounts overlap() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -1,7 +1,7 @@
 // The plan interpreter of one rank (runtime/interpreter.h): runtime/reference/interpret.ts runPlan, its ops run
 // by the backend the run asked for (runtime/backend.h), with op_runs mirroring compiler/plan/pattern-runs.ts runsIn and interpret.ts opRuns. Everything
 // is allocated and every op checked before the setup program; the step loop only runs kernels and copies
-// captures into storage sized up front.
+// captures and latent previews (runtime/latent_preview.h) into storage sized up front.
 #include "runtime/interpreter.h"
 
 #include <algorithm>
@@ -140,7 +140,7 @@ static RunResult run_dit(const Plan& plan, const WeightsSource& weights, const R
   const auto pf = coords.find("pipefusion");
   const int64_t stage = pf == coords.end() ? 0 : pf->second;
   auto report = [&](const char* phase, int step) {
-    if (progress) progress(Progress{phase, step, steps, seconds_since(begin)});
+    if (progress) progress(Progress{phase, step, steps, seconds_since(begin), nullptr});
   };
 
   // ---- the backend, before the weights: one this build lacks fails at once ----
@@ -228,6 +228,10 @@ static RunResult run_dit(const Plan& plan, const WeightsSource& weights, const R
     while (plan.step[k].id != c.op_id) k++;
     captures_after[k].push_back(&c);
   }
+  // The previews' host snapshots, before the loop (only where someone receives the events).
+  std::unique_ptr<LatentPreviews> previews;
+  if (options.preview_every > 0 && progress)
+    previews = std::make_unique<LatentPreviews>(plan, mem, options.rank, stage, options.preview_every, steps);
   time.bind = seconds_since(t);
   poll_cancel(cancel);
 
@@ -296,7 +300,14 @@ static RunResult run_dit(const Plan& plan, const WeightsSource& weights, const R
       throw Error("step " + std::to_string(i) + " (waiting for its ops): " + e.what());
     }
     time.per_step.push_back(seconds_since(s));
-    report("step", i + 1);
+    if (previews && previews->due(i + 1)) {
+      // Between steps (the step synchronised, no graph capturing): the latent into the event, outside the step's time.
+      Progress event{"step", i + 1, steps, 0, previews->take(*backend, mem, cancel)};
+      event.seconds = seconds_since(begin);
+      progress(event);
+    } else {
+      report("step", i + 1);
+    }
   }
   time.steps = seconds_since(loop);
 
@@ -322,6 +333,7 @@ static RunResult run_dit(const Plan& plan, const WeightsSource& weights, const R
   result.backend = backend->name();
   result.device_bytes = backend->device_bytes();
   result.fusions = backend->fusions();
+  result.overlap = backend->overlap();
   return result;
 }
 
@@ -336,11 +348,11 @@ RunResult run_plan(const Plan& plan, const WeightsSource& weights, const RunInpu
   if (decoding) {
     const Clock::time_point t = Clock::now();
     run_decode(plan, options, result, [&](int pass, int passes) {
-      if (progress) progress(Progress{"decode", pass, passes, seconds_since(begin)});
+      if (progress) progress(Progress{"decode", pass, passes, seconds_since(begin), nullptr});
     }, cancel);
     result.timings.decode = seconds_since(t);
   }
-  if (progress) progress(Progress{"done", steps, steps, seconds_since(begin)});
+  if (progress) progress(Progress{"done", steps, steps, seconds_since(begin), nullptr});
   return result;
 }
 

@@ -5,7 +5,8 @@
 //   memory  <- the static arena, every name bound, every op checked once (runtime/memory.h, cpu/ops.h)
 //   inputs  <- noise, text, masks, labels (runtime/inputs.h)
 //   setup program, once
-//   for each step: the step's timestep, then the step program less the ops its pattern skips
+//   for each step: the step's timestep, then the step program less the ops its pattern skips; every N-th step
+//                  (preview_every) the latent copied into the step's progress event (runtime/latent_preview.h)
 //   outputs <- copies of plan.outputs
 //   decode  <- plan.decode on a fresh memory and backend, after the DiT's are released (runtime/decode.h)
 //
@@ -21,7 +22,8 @@
 // step: upload_inputs(timestep_only = true) after the host's timestep is filled, begin_step (true: the backend
 // replays the step pattern's captured graph, and the step's run_op calls are skipped), run_op for each op the step
 // runs (download after an op with a capture), end_step, synchronize at the end of the step (its time is taken
-// after it); download of each output; device_bytes.
+// after it), download of the output `latents` after a step to preview (RunOptions::preview_every); download of each
+// output; device_bytes.
 // Collectives (all_to_all, all_gather, send, recv, ring self_attention) run on the CPU backend over the transport,
 // and on the CUDA backend over NCCL where it was built (cuda/nccl.h, bootstrapped over the transport).
 //
@@ -34,6 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +46,7 @@
 #include "plan/plan.h"
 #include "runtime/backend.h"
 #include "runtime/inputs.h"
+#include "runtime/latent_preview.h"
 
 namespace od {
 
@@ -66,6 +70,9 @@ struct RunOptions {
   bool decode = true;            // run plan.decode after the steps (false: latents only)
   // The VAE's weights; absent: plan.decode's checkpoint as written (a path, or "random" with its weightsSeed).
   std::optional<WeightsSource> decode_weights;
+  // After every N-th step (N >= 1; 0: never), the step's progress event carries the output `latents` as it is then
+  // (runtime/latent_preview.h). Only on the ranks that hold it: with PipeFusion, the last stage's.
+  int preview_every = 0;
 };
 
 struct Progress {
@@ -73,6 +80,9 @@ struct Progress {
   int step = 0;       // steps finished (decode: passes finished)
   int steps = 0;      // steps to run (decode: passes to run, samples × plan.decode.passes)
   double seconds = 0; // since the run began
+  // "step" events after every RunOptions::preview_every-th step: the latent then (null otherwise). Shared with the
+  // run's pool of snapshots: drop it once read, so that the run can fill it again.
+  std::shared_ptr<const LatentSnapshot> latent;
 };
 using ProgressFn = std::function<void(const Progress&)>;
 
@@ -98,6 +108,7 @@ struct RunResult {
   std::string backend;         // the backend that ran the ops: "cpu" or "cuda"
   int64_t device_bytes = 0;    // device memory the backend held (0 on the CPU)
   FusionCounts fusions;        // step ops the backend ran fused (none on the CPU)
+  OverlapCounts overlap;       // spans whose all-to-alls the backend overlapped with compute (none on the CPU)
 };
 
 // Runs the plan on one rank. `cancel` (may be null) is polled between ops: when set, the run stops with
