@@ -3,10 +3,10 @@
  * Diagnostic. The stages are validate's (parse, schema, semantic rules), then lowering, which runs only when
  * nothing is in error. It never throws for bad input: a defect inside the compiler becomes an OD9001.
  *
- * Overrides (world, layout, steps, gpu) are applied to the parsed tree as if they were written in the file, so
- * the schema and the rules check them exactly like the file's own values. Their positions point into a small
- * text of their own, written as the equivalent command-line flags (`--world 8 --layout "cfg 2 x dsp 4"`) and
- * reported under `overridesPath`; the pipeline's own diagnostics keep their places in the pipeline's text.
+ * Overrides (world, layout, steps, preview_every, gpu) are applied to the parsed tree as if they were written in
+ * the file, so the schema and the rules check them exactly like the file's own values. Their positions point into
+ * a small text of their own, written as the equivalent command-line flags (`--world 8 --layout "cfg 2 x dsp 4"`)
+ * and reported under `overridesPath`; the pipeline's own diagnostics keep their places in the pipeline's text.
  * A Spec value is printed as YAML (grammar/yaml/print-yaml.ts) and checked as that text, so its diagnostics
  * have positions too, in the text returned among `sources`.
  */
@@ -34,6 +34,8 @@ export interface CompileOptions extends Partial<CheckOptions> {
   readonly layout?: string;
   /** Overrides `scheduler.steps`. */
   readonly steps?: number;
+  /** Overrides `output.preview_every`: a latent preview after every N-th step of a run. */
+  readonly previewEvery?: number;
   /** Overrides `runtime.gpu` (h100, h200, a100, l40): the GPU the memory and time estimates are for. */
   readonly gpu?: string;
   /** GPUs per node, for rank placement (default: every rank on one node). Not a Spec value: checked here. */
@@ -83,6 +85,7 @@ function overridesOf(options: CompileOptions): Override[] {
   if (options.world !== undefined) list.push({ flag: "--world", pointer: "/parallel/world", value: options.world });
   if (options.layout !== undefined) list.push({ flag: "--layout", pointer: "/parallel/layout", value: options.layout });
   if (options.steps !== undefined) list.push({ flag: "--steps", pointer: "/scheduler/steps", value: options.steps });
+  if (options.previewEvery !== undefined) list.push({ flag: "--preview-every", pointer: "/output/preview_every", value: options.previewEvery });
   if (options.gpu !== undefined) list.push({ flag: "--gpu", pointer: "/runtime/gpu", value: options.gpu });
   return list;
 }

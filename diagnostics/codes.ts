@@ -92,6 +92,8 @@ const catalog = {
   OD3314: { name: "vae-no-decoder", severity: "error", summary: "Pixels are asked for, but the VAE has no decoder opendit lowers (Open-Sora 1.2's VAE, CausalVAE): such pipelines write latents only." },
   OD3315: { name: "vae-tiling", severity: "error", summary: "VAE tiles and their overlap are multiples of 8 pixels, the overlap smaller than the tile, the tile no larger than the image." },
   OD3316: { name: "vae-patch-split", severity: "error", summary: "A patch-split VAE decode divides each frame's latent rows evenly over the ranks holding the same samples, without tiling or PipeFusion." },
+  OD3317: { name: "preview-every-steps", severity: "warning", summary: "`output.preview_every` is more than the sampler's steps, so no preview is written during the run." },
+  OD3318: { name: "preview-vae", severity: "error", summary: "Previews during the run (`output.preview_every`) need a VAE whose latents have a linear preview: sd-vae-ft-ema, sd-vae-ft-mse or CausalVAE." },
   // OD34xx: scheduler
   OD3401: { name: "scheduler-knob", severity: "error", summary: "A scheduler setting does not apply to this scheduler kind." },
   OD3402: { name: "scheduler-family", severity: "error", summary: "The scheduler does not match how the family was trained (noise prediction vs flow)." },

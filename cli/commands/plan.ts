@@ -103,9 +103,10 @@ export function stderrColors(flags: PipelineFlags, ctx: CommandContext): Colors 
 export type CompiledPipeline = CompileResult & { readonly plan: Plan };
 
 /**
- * Reads and compiles the pipeline at `path` with the flags' overrides (`mode` as the command runs it) and
- * reports its problems on stderr: the result when it has a plan, else how the command ends (2 the file could not
- * be read, 1 errors, 3 the compiler failed internally).
+ * Reads and compiles the pipeline at `path` with the flags' overrides (`mode` as the command runs it; `extra`:
+ * overrides of one command's own, such as run's `--preview-every`) and reports its problems on stderr: the result
+ * when it has a plan, else how the command ends (2 the file could not be read, 1 errors, 3 the compiler failed
+ * internally).
  */
 export async function compilePipeline(
   path: string,
@@ -113,6 +114,7 @@ export async function compilePipeline(
   ctx: CommandContext,
   colors: Colors,
   mode?: CompileOptions["mode"],
+  extra: Pick<CompileOptions, "previewEvery"> = {},
 ): Promise<CompiledPipeline | ExitCodeValue> {
   const text = await readPipeline(path, ctx, colors);
   if (text === undefined) return ExitCode.usage;
@@ -126,6 +128,7 @@ export async function compilePipeline(
       ...(flags.world !== undefined ? { world: flags.world } : {}),
       ...(flags.layout !== undefined ? { layout: flags.layout } : {}),
       ...(flags.steps !== undefined ? { steps: flags.steps } : {}),
+      ...extra,
     },
   );
   const failed = reportProblems(result, flags, ctx, colors);

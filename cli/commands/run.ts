@@ -2,13 +2,15 @@
  * `opendit run FILE`: compiles a pipeline as `plan` does (the same overrides, checked like the file's values,
  * the same report on stderr; a missing checkpoint or input file is an error here, not a warning), then runs
  * the plan on the native runtime and writes its outputs (latents.safetensors and the pictures its formats ask
- * for: png, gif, mp4; without a VAE decode the linear latent preview, said so) and run.json. Progress goes to
- * stderr (a redrawn line on a terminal, JSON lines with `--json`), the summary to stdout (a second line names the
- * pictures and what they show). A run that fails for a reason the user can fix
+ * for: png, gif, mp4; without a VAE decode the linear latent preview, said so) and run.json; with
+ * `output.preview_every` (or `--preview-every N`, checked like the file's value) a linear latent preview after every
+ * N-th step into <out>/previews/ during the run. Progress goes to stderr (a redrawn line on a terminal, with the
+ * latest preview; JSON lines with `--json`), the summary to stdout (a second line names the pictures and what they
+ * show, a third the previews). A run that fails for a reason the user can fix
  * (a checkpoint tensor of the wrong shape, an embeddings file that does not fit, a backend that is not built)
  * is one line, `error: <message>`, and exit 4; nothing is left in the output directory.
  */
-import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { BACKENDS } from "../../compiler/spec/schema.js";
 import type { Spec } from "../../compiler/spec/schema.js";
@@ -33,6 +35,7 @@ interface RunFlags extends CompileFlags {
   readonly checkAgainst?: number;
   readonly checkTolerance?: number;
   readonly collectiveTimeout?: number;
+  readonly previewEvery?: number;
 }
 
 /** A positive number of seconds or a tolerance. */
@@ -92,6 +95,20 @@ export function mediaLine(summary: RunSummary, cwd: string): string {
   return `wrote ${parts.join(", ")}: ${media.description}\n`;
 }
 
+/**
+ * The previews' line: `wrote 5 previews (every 2 steps) in out/previews: step-2.gif … step-10.gif, linear latent
+ * approximation`; empty when the run wrote none.
+ */
+export function previewsLine(summary: RunSummary, cwd: string): string {
+  const previews = summary.previews;
+  if (!previews || previews.files.length === 0) return "";
+  const steps = new Set(previews.files.map((f) => f.step)).size;
+  const names = previews.files.map((f) => printable(basename(f.file)));
+  const listed = names.length > 2 ? `${names[0]} … ${names[names.length - 1]}` : names.join(", ");
+  const every = previews.every === 1 ? "every step" : `every ${previews.every} steps`;
+  return `wrote ${steps} ${steps === 1 ? "preview" : "previews"} (${every}) in ${printable(shownPath(previews.dir, cwd))}: ${listed}, linear latent approximation\n`;
+}
+
 /** A message for the terminal: its own line breaks kept (continuation lines indented), other controls made visible. */
 function printableLines(message: string): string {
   return message.split(/\r\n|\r|\n/).map(printable).join("\n  ");
@@ -106,7 +123,7 @@ function progressMode(flags: RunFlags, ctx: CommandContext): ProgressMode {
 async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
   const colors = stderrColors(flags, ctx);
-  const result = await compilePipeline(path, flags, ctx, colors, "run");
+  const result = await compilePipeline(path, flags, ctx, colors, "run", flags.previewEvery !== undefined ? { previewEvery: flags.previewEvery } : {});
   if (typeof result === "number") return result;
   if (!result.spec) return ExitCode.problems;
 
@@ -123,6 +140,7 @@ async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): 
     ...(flags.backend !== undefined ? { backend: flags.backend } : {}),
     ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
     onProgress: progress.onProgress,
+    onPreview: (step, files) => progress.onPreview(step, files.map((f) => printable(shownPath(f.path, io.cwd)))),
     version: toolInfo().version,
     env: io.env,
     ...(flags.nnodes !== undefined ? { nnodes: flags.nnodes } : {}),
@@ -146,7 +164,11 @@ async function runPipeline(path: string, flags: RunFlags, ctx: CommandContext): 
   }
   const summary = outcome;
   if (!flags.quiet) for (const w of summary.warnings) io.stderr.write(`${colors.yellow(colors.bold("warning:"))} ${printableLines(w)}\n`);
-  io.stdout.write(flags.json ? `${JSON.stringify({ event: "done", outDir: summary.outDir, record: summary.record })}\n` : summaryLine(summary, io.cwd) + mediaLine(summary, io.cwd));
+  io.stdout.write(
+    flags.json
+      ? `${JSON.stringify({ event: "done", outDir: summary.outDir, record: summary.record, ...(summary.previews ? { previews: summary.previews } : {}) })}\n`
+      : summaryLine(summary, io.cwd) + mediaLine(summary, io.cwd) + previewsLine(summary, io.cwd),
+  );
   if (flags.checkAgainst !== undefined) return checkAgainst(summary, result.spec, runOptions, flags, ctx, colors, checkAgainstOneRank, RunError);
   return ExitCode.ok;
 }
@@ -202,6 +224,7 @@ export function runCommand(ctx: CommandContext): Command {
     )
     .option("--out <dir>", "the output directory (overrides output.dir)")
     .option("--steps <n>", "sampler steps (overrides scheduler.steps)", parseWholeNumber)
+    .option("--preview-every <n>", "write a linear latent preview after every N-th step into <out>/previews/ (overrides output.preview_every)", parseWholeNumber)
     .option("--threads <n>", "CPU threads (default: all cores, or OPENDIT_CPU_THREADS)", parseThreads)
     .option("--world <n>", "ranks to run on (overrides parallel.world; above 1, one process per rank)", parseWholeNumber)
     .option("--layout <layout>", 'the parallel layout (overrides parallel.layout), such as "dp 1"')

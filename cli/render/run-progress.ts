@@ -1,7 +1,8 @@
 /**
  * Progress of `opendit run` on stderr, in one of three ways: on a terminal one line redrawn in place (a bar,
- * step i/N, milliseconds per step and the time left); with `--json` one JSON object per event, a line each,
- * for programs; otherwise nothing, so a log or CI output holds only the summary and the errors.
+ * step i/N, milliseconds per step and the time left, and the latest preview written during the run); with `--json`
+ * one JSON object per event, a line each, for programs (`{event: "preview", step, files}` for each preview
+ * written); otherwise nothing, so a log or CI output holds only the summary and the errors.
  */
 import type { NativeProgress } from "../../runtime/native/addon.js";
 import type { CliIo, TextSink } from "../io.js";
@@ -11,6 +12,8 @@ export type ProgressMode = "line" | "json" | "none";
 
 export interface ProgressReporter {
   readonly onProgress: (progress: NativeProgress) => void;
+  /** A preview during the run was written (`output.preview_every`): its step and its files, as shown to the user. */
+  readonly onPreview: (step: number, files: readonly string[]) => void;
   /** Clears the redrawn line (before anything else is written to stderr); safe to call more than once. */
   finish(): void;
 }
@@ -53,10 +56,11 @@ const PHASE_TEXT: Readonly<Record<NativeProgress["phase"], string>> = {
 
 export function progressReporter(mode: ProgressMode, name: string, io: CliIo): ProgressReporter {
   const sink = io.stderr;
-  if (mode === "none") return { onProgress: () => undefined, finish: () => undefined };
+  if (mode === "none") return { onProgress: () => undefined, onPreview: () => undefined, finish: () => undefined };
   if (mode === "json") {
     return {
       onProgress: (p) => void sink.write(`${JSON.stringify({ event: "progress", phase: p.phase, step: p.step, steps: p.steps, seconds: p.seconds })}\n`),
+      onPreview: (step, files) => void sink.write(`${JSON.stringify({ event: "preview", step, files })}\n`),
       finish: () => undefined,
     };
   }
@@ -65,6 +69,9 @@ export function progressReporter(mode: ProgressMode, name: string, io: CliIo): P
   let lastPhase: NativeProgress["phase"] | undefined;
   let lastDraw = -Infinity;
   let drawn = false;
+  // The step line last drawn, and the latest preview written (shown after it).
+  let lastStep: string | undefined;
+  let preview = "";
   const draw = (text: string): void => {
     const width = terminalColumns(sink) - 1;
     sink.write(`${CLEAR_LINE}${text.length > width ? text.slice(0, width) : text}`);
@@ -85,7 +92,14 @@ export function progressReporter(mode: ProgressMode, name: string, io: CliIo): P
         return;
       }
       const perStep = p.step > 0 && stepsStartedAt !== undefined ? (p.seconds - stepsStartedAt) / p.step : undefined;
-      draw(stepLine(name, p.step, p.steps, perStep));
+      lastStep = stepLine(name, p.step, p.steps, perStep);
+      draw(lastStep + preview);
+    },
+    onPreview: (step, files) => {
+      const first = files[0];
+      if (first === undefined) return;
+      preview = `  preview ${step}: ${first}${files.length > 1 ? ` (+${files.length - 1})` : ""}`;
+      if (lastStep !== undefined && lastPhase === "step") draw(lastStep + preview);
     },
     finish: () => {
       if (drawn) sink.write(CLEAR_LINE);

@@ -220,9 +220,17 @@ const Vae = Obj(
 
 const Output = Obj(
   {
-    dir: Type.String({ minLength: 1, description: "Output directory, relative to where opendit runs." }),
-    formats: Type.Array(StringEnum(OUTPUT_FORMATS, "An output format."), { minItems: 1, uniqueItems: true, description: "What to write." }),
-    preview_every: Type.Optional(Type.Integer({ minimum: 1, description: "Write a latent preview every N steps." })),
+    dir: Type.Optional(Type.String({ minLength: 1, description: "Output directory, relative to where opendit runs (default `outputs/<name>`)." })),
+    formats: Type.Optional(
+      Type.Array(StringEnum(OUTPUT_FORMATS, "An output format."), { minItems: 1, uniqueItems: true, description: "What to write (default `[latents]`)." }),
+    ),
+    preview_every: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description:
+          "During the run, after every N-th step, write the linear latent preview of the latent then to `previews/step-<k>.png` (images) or `.gif` (video) in the output directory (needs a VAE whose latents have a linear preview: sd-vae-ft-ema, sd-vae-ft-mse, causalvae-4x8x8).",
+      }),
+    ),
   },
   "What is written, and where.",
 );

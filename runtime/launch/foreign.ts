@@ -12,12 +12,14 @@ import { checkWorld, missingRendezvous, type RankEnvironment } from "./env.js";
 import type { RankJob } from "./job.js";
 import { publishRun, type PublishedRun } from "./publish.js";
 import { runRank } from "./rank.js";
-import { hostStore, type StoreHost } from "./store.js";
+import { hostStore, type StoreHost, type WireTensor } from "./store.js";
 
 export interface ForeignRankOptions {
   readonly outDir: string;
   readonly version: string;
   readonly onProgress?: (progress: NativeProgress) => void;
+  /** Rank 0: a representative rank's latent after a step, for the previews during the run (previews.ts). */
+  readonly onPreview?: (rank: number, step: number, latent: WireTensor) => void;
   readonly native?: NativeAddon;
 }
 
@@ -30,7 +32,10 @@ export async function runForeignRank(job: RankJob, env: RankEnvironment, options
   try {
     if (env.rank === 0) {
       try {
-        store = await hostStore({ host: "0.0.0.0", port: env.rendezvous.port }, { world: env.world, timeoutMs: env.rendezvousTimeoutMs });
+        store = await hostStore(
+          { host: "0.0.0.0", port: env.rendezvous.port },
+          { world: env.world, timeoutMs: env.rendezvousTimeoutMs, ...(options.onPreview ? { onPreview: options.onPreview } : {}) },
+        );
       } catch (error) {
         throw new RunError((error as Error).message);
       }

@@ -26,7 +26,7 @@ import { rankProcessEnv, type Address, type Env } from "./env.js";
 import { writeJob, type RankJob } from "./job.js";
 import { publishRun, type PublishedRun } from "./publish.js";
 import type { RankErrorRecord } from "./rank.js";
-import { hostStore, type RankReport, type StoreFailure, type StoreHost } from "./store.js";
+import { hostStore, type RankReport, type StoreFailure, type StoreHost, type WireTensor } from "./store.js";
 
 /** Milliseconds between SIGTERM and SIGKILL. */
 export const KILL_AFTER_MS = 2_000;
@@ -52,6 +52,8 @@ export interface LaunchOptions {
   readonly rendezvous?: Address;
   /** The slowest local rank's progress (node 0: of every rank). */
   readonly onProgress?: (progress: NativeProgress) => void;
+  /** Node 0: a representative rank's latent after a step, for the previews during the run (previews.ts). */
+  readonly onPreview?: (rank: number, step: number, latent: WireTensor) => void;
   /** Once every local rank process has started: their pids and ranks, in rank order. */
   readonly onRanks?: (ranks: readonly { readonly rank: number; readonly pid: number }[]) => void;
   /** Stop the ranks on SIGINT and SIGTERM to this process (the CLI; default true). */
@@ -233,6 +235,7 @@ export async function launchRanks(options: LaunchOptions): Promise<LaunchResult>
             latest.set(rank, p);
             showProgress();
           },
+          ...(options.onPreview ? { onPreview: options.onPreview } : {}),
           onFailure: (f: StoreFailure) =>
             fail({
               ...(f.rank !== undefined ? { rank: f.rank } : {}),

@@ -1,18 +1,23 @@
 /**
  * Writing a parallel run's outputs: the representatives' tensors assembled (assemble.ts) and written all or
- * nothing with runtime/run/outputs.ts, with the pictures the formats ask for (runtime/media/run-media.ts: the
- * reports carry latents only, so the linear latent preview), and run.json with rank 0's timings in the one-rank
- * fields plus `parallel`: the layout, the nodes, the representatives and every rank's seconds and ms per step.
+ * nothing with runtime/run/outputs.ts, with the pictures the formats ask for (runtime/media/run-media.ts): where
+ * the plan decodes (plan.decode), the VAE's decode, each dp coordinate's samples from the rank that returned
+ * them as 8-bit RGB, put together in dp order (assemble.ts assembleVideo) and written as `sample.*` exactly as a
+ * one-rank run writes its own; else the linear latent preview of the assembled latents. And run.json with rank
+ * 0's timings in the one-rank fields plus `parallel`: the layout, the nodes, the representatives and every
+ * rank's seconds and ms per step.
  */
 import { performance } from "node:perf_hooks";
+import type { RgbVideo } from "../media/frames.js";
 import { runMediaWriter, type RunMedia } from "../media/run-media.js";
+import { RunError } from "../run/errors.js";
 import { pipelinePath } from "../run/inputs.js";
 import { writeRunOutputs, type OutputTensor, type WrittenOutput } from "../run/outputs.js";
 import { recordText, runRecord, type RunRecord } from "../run/record.js";
 import { runWeights } from "../run/weights.js";
-import { assembleOutputs, representativeRanks } from "./assemble.js";
+import { assembleOutputs, assembleVideo, representativeRanks, type RankVideo } from "./assemble.js";
 import type { RankJob } from "./job.js";
-import { decodeTensor, type RankReport } from "./store.js";
+import { decodeTensor, decodeVideo, type RankReport } from "./store.js";
 
 export interface PublishedRun {
   readonly outDir: string;
@@ -28,6 +33,28 @@ export interface PublishedRun {
 export function reportTensors(job: RankJob, reports: readonly RankReport[]): OutputTensor[] {
   const byRank = new Map(reports.filter((r) => r.outputs).map((r) => [r.rank, r.outputs!.map(decodeTensor)] as const));
   return assembleOutputs(job.plan, byRank);
+}
+
+/**
+ * The run's decoded samples in sample order (assemble.ts assembleVideo), or undefined where it decoded nothing:
+ * the plan has no decode, or no decoding rank reported a video nor spent time decoding (an addon that does not
+ * decode). A run that decoded but lacks a dp coordinate's video is a RunError naming its decoding ranks.
+ */
+export function reportVideo(job: RankJob, reports: readonly RankReport[]): RgbVideo[] | undefined {
+  const decode = job.plan.decode;
+  if (!decode) return undefined;
+  const sent = reports.filter((r) => r.video);
+  const decoded = sent.length > 0 || reports.some((r) => decode.ranks.includes(r.rank) && (r.timings.decode ?? 0) > 0);
+  if (!decoded) return undefined;
+  const videos: RankVideo[] = sent.map((r) => {
+    const v = r.video!;
+    try {
+      return { rank: r.rank, dp: v.dp, firstSample: v.firstSample, samples: decodeVideo(v) };
+    } catch (error) {
+      throw new RunError(`rank ${r.rank}'s decoded video: ${(error as Error).message}`);
+    }
+  });
+  return assembleVideo(job.plan, videos);
 }
 
 /**
@@ -76,7 +103,7 @@ export async function publishRun(
   };
   let record: RunRecord | undefined;
   let media: RunMedia | undefined;
-  const stageMedia = runMediaWriter(spec, tensors, env);
+  const stageMedia = runMediaWriter(spec, tensors, env, reportVideo(job, reports));
   const outputs = await writeRunOutputs(
     outDir,
     tensors,

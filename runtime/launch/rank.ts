@@ -2,21 +2,27 @@
  * One rank of a parallel run, in its own process: its weights and inputs built exactly as the one-rank path
  * builds them (runtime/run/weights.ts and inputs.ts, from the job's Spec and Plan), its transport endpoint opened
  * (addon openTransport) and published at the rendezvous, the native run with its rank and the peer table, its
- * progress forwarded to the store, and its report (timings; the outputs too from a representative rank,
- * runtime/launch/assemble.ts) sent at the end. A failure is reported to the store (which aborts every rank) and
- * written to OPENDIT_ERROR_FILE as {rank, message, time}; an abort from the store rejects with RankAbortedError.
+ * progress forwarded to the store (on a representative rank of a run with `output.preview_every`, with the
+ * latent after every N-th step: runtime/launch/previews.ts), and its report sent at the end: timings; the plan's
+ * outputs from a representative rank (runtime/launch/assemble.ts); and from the rank whose native run returned
+ * the VAE decode's `video` (a decoding rank, plan.decode.ranks, whatever its other coordinates), that video as
+ * 8-bit RGB with its dp coordinate and first sample (runtime/media/run-media.ts decodedRgbVideos, the one-rank
+ * run's conversion). A failure is reported to the store (which aborts every rank) and written to
+ * OPENDIT_ERROR_FILE as {rank, message, time}; an abort from the store rejects with RankAbortedError.
  */
 import { writeFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { performance } from "node:perf_hooks";
+import { decodedRgbVideos, makesImages } from "../media/run-media.js";
 import { loadNative, type NativeAddon, type NativeProgress, type NativeRunResult } from "../native/addon.js";
 import { messageOf } from "../run/errors.js";
 import { runInputs } from "../run/inputs.js";
 import { runWeights } from "../run/weights.js";
-import { isRepresentative } from "./assemble.js";
+import { decodedSamples, isRepresentative } from "./assemble.js";
 import { missingRendezvous, type RankEnvironment } from "./env.js";
 import type { RankJob } from "./job.js";
-import { encodeTensor, joinRendezvous, reportFailure, type RankReport, type StoreClient } from "./store.js";
+import { rankPreviewEvery, splitPreview } from "./previews.js";
+import { encodeTensor, encodeVideo, joinRendezvous, reportFailure, type RankReport, type StoreClient, type WireVideo } from "./store.js";
 
 /** The store told this rank to stop: another rank failed, the rendezvous timed out, or the launcher stops. */
 export class RankAbortedError extends Error {
@@ -60,6 +66,19 @@ export function rankDevice(job: RankJob, env: RankEnvironment): number {
   return job.spec.runtime?.devices?.[env.localRank] ?? env.localRank;
 }
 
+/**
+ * The report's video: the native run's `video` output [samples, 3, frames, H, W] as 8-bit RGB, with the dp
+ * coordinate and the first sample it holds (assemble.ts decodedSamples); undefined where the run returned none.
+ */
+export function rankVideo(job: RankJob, rank: number, result: NativeRunResult): WireVideo | undefined {
+  const video = result.outputs.find((t) => t.name === "video");
+  if (!video) return undefined;
+  const at = decodedSamples(job.plan, rank);
+  if (!at) throw new Error(`rank ${rank}: the native run returned a decoded \`video\`, but the plan has no decode`);
+  if (video.shape[0] !== at.count) throw new Error(`rank ${rank}: the decoded \`video\` is [${video.shape.join(", ")}], but plan.decode gives each dp coordinate ${at.count} samples`);
+  return encodeVideo(at.dp, at.first, decodedRgbVideos(video, makesImages(job.spec)));
+}
+
 /** Writes the error file (best effort: a rank that cannot write it still exits non-zero). */
 export function writeErrorFile(path: string | undefined, record: RankErrorRecord): void {
   if (!path) return;
@@ -101,6 +120,7 @@ export async function runRank(job: RankJob, env: RankEnvironment, options: RankR
     let rejectAbort!: (e: Error) => void;
     const abort = new Promise<never>((_, rej) => (rejectAbort = rej));
     abort.catch(() => undefined);
+    const previewEvery = rankPreviewEvery(job, env.rank);
     joined.onAbort((message, rank) => {
       abortedBy = new RankAbortedError(rank !== undefined && rank !== env.rank ? `stopped because rank ${rank} failed: ${message}` : `stopped: ${message}`);
       rejectAbort(abortedBy);
@@ -117,17 +137,25 @@ export async function runRank(job: RankJob, env: RankEnvironment, options: RankR
           transport: { peers: joined.peers, timeoutMs: env.collectiveTimeoutMs },
           ...(job.stopAfter !== undefined ? { steps: job.stopAfter } : {}),
           ...(job.threads !== undefined ? { threads: job.threads } : {}),
+          ...(previewEvery !== undefined ? { previewEvery } : {}),
         },
-        (p) => {
-          joined.progress(p);
-          options.onProgress?.(p);
-        },
+        // A step's latent (previewEvery) goes to the store on its own; the progress without it.
+        splitPreview(
+          (p) => {
+            joined.progress(p);
+            options.onProgress?.(p);
+          },
+          (step, latent) => joined.preview(step, latent),
+        ),
       ),
       abort,
     ]);
+    const planOutputs = result.outputs.filter((t) => job.plan.outputs.some((o) => o.name === t.name));
+    const video = rankVideo(job, env.rank, result);
     const report: RankReport = {
       rank: env.rank,
-      ...(isRepresentative(job.plan, env.rank) ? { outputs: result.outputs.map((t) => encodeTensor(t.name, t.shape, t.data)) } : {}),
+      ...(isRepresentative(job.plan, env.rank) ? { outputs: planOutputs.map((t) => encodeTensor(t.name, t.shape, t.data)) } : {}),
+      ...(video ? { video } : {}),
       timings: result.timings,
       threads: result.threads,
       arenaBytes: result.arenaBytes,

@@ -7,14 +7,20 @@
  * join within 60 s" and tells the ranks that did join. After the peer table the same connection carries:
  *
  * - rank → host `progress` {rank, phase, step, steps, seconds} (the native run's progress events);
- * - rank → host `done` {rank, report}: the rank's timings and, from a representative rank, its outputs (Float32
- *   data as base64: latents are small); the host answers `ack`, so a rank exits only after its report is in;
+ * - rank → host `preview` {step, latent}: a representative rank's latent after a step to preview (WireTensor;
+ *   runtime/launch/previews.ts);
+ * - rank → host `done` {rank, report}: the rank's timings; from a representative rank, its outputs (Float32 data
+ *   as base64: latents are small); from a rank that returns a VAE decode, its video as 8-bit RGB (base64; 80
+ *   frames of 512x512 are 63 MB so, not 250 MB as fp32). The host answers `ack`, so a rank exits only after its
+ *   report is in;
  * - rank → host `failed` {rank, message}: the host broadcasts `abort` {rank, message} to every rank;
  * - host → rank `abort` {rank?, message}: stop now (another rank failed, the store timed out, the launcher stops).
  *
- * A rank whose connection closes before its `done` is a failure of that rank ("lost its connection").
+ * A rank whose connection closes before its `done` is a failure of that rank ("lost its connection"). Lines are
+ * read in time linear in their length (jsonLineReader): a report with a video is one line of tens of MB.
  */
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { RgbVideo } from "../media/frames.js";
 import type { NativeProgress } from "../native/addon.js";
 import { formatAddress, type Address } from "./env.js";
 
@@ -33,12 +39,41 @@ export interface WireTensor {
   readonly data: string;
 }
 
+/**
+ * A decoding rank's VAE decode on the wire: the samples of its dp coordinate as 8-bit RGB (runtime/media/
+ * run-media.ts decodedRgbVideos), which the launcher puts together in dp order (runtime/launch/assemble.ts).
+ */
+export interface WireVideo {
+  /** The dp coordinate whose samples these are. */
+  readonly dp: number;
+  /** The run's index of the first of them: dp · plan.decode.samples. */
+  readonly firstSample: number;
+  /** [samples, frames, height, width, 3]. */
+  readonly shape: readonly number[];
+  /** Each sample is one picture (an image family). */
+  readonly image: boolean;
+  /** The RGB bytes, sample after sample, frame after frame, rows from the top, R, G, B interleaved; base64. */
+  readonly data: string;
+}
+
 /** What a rank reports when its run has finished. */
 export interface RankReport {
   readonly rank: number;
-  /** Representative ranks only (runtime/launch/assemble.ts). */
+  /** Representative ranks only (runtime/launch/assemble.ts): the plan's outputs. */
   readonly outputs?: readonly WireTensor[];
-  readonly timings: { readonly load: number; readonly bind: number; readonly inputs: number; readonly setup: number; readonly steps: number; readonly outputs: number; readonly perStep: readonly number[] };
+  /** The rank whose native run returned the VAE's `video` only (plan.decode: runtime/launch/assemble.ts). */
+  readonly video?: WireVideo;
+  readonly timings: {
+    readonly load: number;
+    readonly bind: number;
+    readonly inputs: number;
+    readonly setup: number;
+    readonly steps: number;
+    readonly outputs: number;
+    /** The VAE decode's seconds (0 on a rank that does not decode; absent from an addon without a decode). */
+    readonly decode?: number;
+    readonly perStep: readonly number[];
+  };
   readonly threads: number;
   readonly arenaBytes: number;
   readonly weightBytes: number;
@@ -69,6 +104,52 @@ export function decodeTensor(t: WireTensor): { name: string; shape: readonly num
   return { name: t.name, shape: t.shape, data };
 }
 
+/** The decoded samples of one dp coordinate as a WireVideo; every sample must have the same size and frames. */
+export function encodeVideo(dp: number, firstSample: number, videos: readonly RgbVideo[]): WireVideo {
+  const first = videos[0];
+  if (!first) throw new RangeError("a decoded video on the wire holds at least one sample");
+  const frameBytes = first.width * first.height * 3;
+  const frames: Uint8Array[] = [];
+  for (const v of videos) {
+    if (v.width !== first.width || v.height !== first.height || v.frames.length !== first.frames.length || v.image !== first.image) {
+      throw new RangeError(`the decoded samples differ in size: ${v.frames.length} frames of ${v.width}x${v.height} beside ${first.frames.length} of ${first.width}x${first.height}`);
+    }
+    for (const f of v.frames) {
+      if (f.length !== frameBytes) throw new RangeError(`a decoded frame of ${first.width}x${first.height} RGB is ${frameBytes} bytes, not ${f.length}`);
+      frames.push(f);
+    }
+  }
+  return {
+    dp,
+    firstSample,
+    shape: [videos.length, first.frames.length, first.height, first.width, 3],
+    image: first.image,
+    data: Buffer.concat(frames).toString("base64"),
+  };
+}
+
+/** The samples of a WireVideo; throws when its bytes are not its shape's. */
+export function decodeVideo(w: WireVideo): RgbVideo[] {
+  const [samples, frames, height, width, channels] = w.shape;
+  if (w.shape.length !== 5 || channels !== 3 || !w.shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+    throw new RangeError(`a decoded video on the wire is [samples, frames, height, width, 3], not [${w.shape.join(", ")}]`);
+  }
+  const bytes = Buffer.from(w.data, "base64");
+  const frameBytes = height! * width! * 3;
+  if (bytes.length !== samples! * frames! * frameBytes) {
+    throw new RangeError(`a decoded video [${w.shape.join(", ")}] is ${samples! * frames! * frameBytes} bytes, but ${bytes.length} came`);
+  }
+  return Array.from({ length: samples! }, (_, s) => ({
+    frames: Array.from({ length: frames! }, (_, f) => {
+      const at = (s * frames! + f) * frameBytes;
+      return new Uint8Array(bytes.buffer, bytes.byteOffset + at, frameBytes);
+    }),
+    width: width!,
+    height: height!,
+    image: w.image,
+  }));
+}
+
 /** `60 s`, `1.5 s`, `250 ms`. */
 export function formatTimeout(ms: number): string {
   return ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
@@ -79,28 +160,46 @@ function rankList(ranks: readonly number[]): string {
   return ranks.join(", ");
 }
 
-/** Reads JSON lines from a socket; a line that is not JSON is `onBad`'s. */
-function onLines(socket: Socket, onMessage: (message: Record<string, unknown>) => void, onBad: (line: string) => void): void {
-  let pending = "";
-  socket.setEncoding("utf8");
-  socket.on("data", (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line.trim() === "") continue;
-      let message: unknown;
-      try {
-        message = JSON.parse(line);
-      } catch {
-        onBad(line);
-        continue;
-      }
-      if (message !== null && typeof message === "object") onMessage(message as Record<string, unknown>);
-      else onBad(line);
+const NEWLINE = 0x0a;
+
+/**
+ * A reader of JSON lines from a byte stream: feed it the chunks as they come; each complete line that is a JSON
+ * object goes to `onMessage`, any other non-blank line to `onBad`. Linear in the bytes however long a line is (a
+ * report with a video is one line of tens of MB): the chunks of an unfinished line are kept as they came, only
+ * each new chunk is searched for `\n`, and a line is joined and decoded from UTF-8 once, when it is complete (a
+ * `\n` byte is never part of a multi-byte character, so a character split over chunks decodes whole).
+ */
+export function jsonLineReader(onMessage: (message: Record<string, unknown>) => void, onBad: (line: string) => void): (chunk: Uint8Array) => void {
+  let pending: Uint8Array[] = [];
+  const handle = (line: string): void => {
+    if (line.trim() === "") return;
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      onBad(line);
+      return;
     }
-  });
+    if (message !== null && typeof message === "object") onMessage(message as Record<string, unknown>);
+    else onBad(line);
+  };
+  return (chunk) => {
+    let start = 0;
+    let nl: number;
+    while ((nl = chunk.indexOf(NEWLINE, start)) >= 0) {
+      const tail = chunk.subarray(start, nl);
+      const bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
+      pending = [];
+      start = nl + 1;
+      handle(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  };
+}
+
+/** Reads JSON lines from a socket (jsonLineReader). */
+function onLines(socket: Socket, onMessage: (message: Record<string, unknown>) => void, onBad: (line: string) => void): void {
+  socket.on("data", jsonLineReader(onMessage, onBad));
 }
 
 function send(socket: Socket, message: object): void {
@@ -115,6 +214,8 @@ export interface StoreHostOptions {
   /** After the peer table went out. */
   readonly onAllJoined?: (peers: readonly Registration[]) => void;
   readonly onProgress?: (rank: number, progress: NativeProgress) => void;
+  /** A rank's latent after `step` steps, for the previews during the run (runtime/launch/previews.ts). */
+  readonly onPreview?: (rank: number, step: number, latent: WireTensor) => void;
   readonly onReport?: (report: RankReport) => void;
   /** Every failure, the first one first; the host has already broadcast the abort. */
   readonly onFailure?: (failure: StoreFailure) => void;
@@ -217,6 +318,9 @@ export async function hostStore(address: Address, options: StoreHostOptions): Pr
           case "progress":
             if (rank !== undefined) options.onProgress?.(rank, m["progress"] as NativeProgress);
             return;
+          case "preview":
+            if (rank !== undefined && typeof m["step"] === "number") options.onPreview?.(rank, m["step"], m["latent"] as WireTensor);
+            return;
           case "done": {
             if (rank === undefined) return;
             const report = m["report"] as RankReport;
@@ -278,7 +382,12 @@ export interface StoreClient {
   /** Every rank's transport endpoint, by global rank. */
   readonly peers: readonly { readonly host: string; readonly port: number }[];
   progress(progress: NativeProgress): void;
-  /** Sends the final report and waits for the host's acknowledgement. */
+  /** Sends the latent after `step` steps for the previews (runtime/launch/previews.ts). */
+  preview(step: number, latent: WireTensor): void;
+  /**
+   * Sends the final report and waits for the host's acknowledgement (default: 30 s, plus 1 s per 4 MB of the
+   * report, for a video over a slow link).
+   */
   done(report: RankReport, timeoutMs?: number): Promise<void>;
   /** Reports this rank's failure (the host aborts every rank) and waits briefly for the acknowledgement. */
   fail(message: string, timeoutMs?: number): Promise<void>;
@@ -401,9 +510,13 @@ export async function joinRendezvous(address: Address, registration: Registratio
     progress(progress) {
       send(s, { type: "progress", progress });
     },
-    async done(report, ms = 30_000) {
-      const acked = waitAck(ms);
-      send(s, { type: "done", report });
+    preview(step, latent) {
+      send(s, { type: "preview", step, latent });
+    },
+    async done(report, ms) {
+      const line = `${JSON.stringify({ type: "done", report })}\n`;
+      const acked = waitAck(ms ?? 30_000 + Math.ceil(line.length / 4_000_000) * 1000);
+      if (!s.destroyed && s.writable) s.write(line);
       await acked;
     },
     async fail(message, ms = 2_000) {

@@ -2,20 +2,22 @@
  * The pictures of `opendit run`: what its output formats ask beyond `latents` (png, gif, mp4), written next to
  * latents.safetensors and committed with it and run.json (runtime/run/outputs.ts). Two sources:
  *
- * - stageDecodedMedia: the VAE decode's video [B, 3, F, H, W] in [−1, 1] (the native run's `video` output,
- *   runtime/native/addon.ts; an image family's F is 1); the entry point for a decoded result. Files: `sample.*`,
- *   or `sample-<b>.*` for several samples.
- * - stagePreviewMedia: without a decode (a VAE the native runtime does not decode yet, a parallel run), the
- *   linear latent preview (preview.ts) of the final latents. Files: `preview.*`, or `preview-<b>.*`; run.json
- *   and the CLI say "preview (linear latent approximation), not a VAE decode". Where the VAE has no linear
- *   preview, no picture is written and a note says why.
+ * - stageDecodedMedia: the VAE decode (the native run's `video` output [B, 3, F, H, W] in [−1, 1],
+ *   runtime/native/addon.ts; an image family's F is 1), as per-sample 8-bit RGB videos (decodedRgbVideos): the
+ *   one-rank run converts its own `video` output, a parallel run's decoding ranks send theirs converted and the
+ *   launcher puts the samples together (runtime/launch/publish.ts). Files: `sample.*`, or `sample-<b>.*` for
+ *   several samples.
+ * - stagePreviewMedia: without a decode (a VAE the native runtime does not decode, a run whose plan has no
+ *   decode), the linear latent preview (preview.ts) of the final latents. Files: `preview.*`, or
+ *   `preview-<b>.*`; run.json and the CLI say "preview (linear latent approximation), not a VAE decode". Where
+ *   the VAE has no linear preview, no picture is written and a note says why.
  *
  * Frame rate: `video.fps`, else the rate the family's reference saves at (models.md §4: Open-Sora 1.0's
  * `fps = 24 // 3` = 8, also Latte's; §5: Open-Sora 1.2's 24).
  */
 import { familyInfo } from "../../compiler/models/registry.js";
 import type { Spec, VaeKind } from "../../compiler/spec/schema.js";
-import { MEDIA_FORMATS, stageMedia, type MediaFormat, type VideoTensor, type WrittenMedia } from "./frames.js";
+import { MEDIA_FORMATS, pixelByte, stageMedia, type MediaFormat, type RgbVideo, type VideoTensor, type WrittenMedia } from "./frames.js";
 import { latentPreview, latentRgbMap } from "./preview.js";
 import { discardStaged, type StagedFile } from "./staging.js";
 
@@ -74,7 +76,7 @@ function sampleName(base: string, b: number, samples: number): string {
 }
 
 /** Stages each sample's video in turn; on failure nothing staged is left. */
-async function stageSamples(dir: string, samples: readonly VideoTensor[], base: string, options: RunMediaOptions): Promise<{ staged: StagedFile[]; files: RunMedia["files"]; notes: string[] }> {
+async function stageSamples(dir: string, samples: readonly (VideoTensor | RgbVideo)[], base: string, options: RunMediaOptions): Promise<{ staged: StagedFile[]; files: RunMedia["files"]; notes: string[] }> {
   const staged: StagedFile[] = [];
   const files: (WrittenMedia & { sample: number })[] = [];
   const notes: string[] = [];
@@ -100,36 +102,70 @@ function splitSamples(shape: readonly number[], data: Float32Array): { shape: nu
   return Array.from({ length: batch }, (_, b) => ({ shape: rest, data: data.subarray(b * size, (b + 1) * size) }));
 }
 
-/** One decoded sample [3, F, H, W] as frames.ts reads it: [F, 3, H, W], or an image's [3, H, W] (F = 1). */
-function decodedSample(sample: { readonly shape: readonly number[]; readonly data: Float32Array }, image: boolean): VideoTensor {
-  const [channels, frames, height, width] = sample.shape;
-  if (sample.shape.length !== 4 || channels !== 3) throw new RangeError(`a decoded sample is [3, F, H, W], not [${sample.shape.join(", ")}]`);
-  if (image) {
-    if (frames !== 1) throw new RangeError(`a decoded image is [3, 1, H, W], not [${sample.shape.join(", ")}]`);
-    return { shape: [3, height!, width!], data: sample.data };
-  }
-  const plane = height! * width!;
-  const out = new Float32Array(sample.data.length);
-  for (let c = 0; c < 3; c++) {
-    for (let f = 0; f < frames!; f++) out.set(sample.data.subarray((c * frames! + f) * plane, (c * frames! + f + 1) * plane), (f * 3 + c) * plane);
-  }
-  return { shape: [frames!, 3, height!, width!], data: out };
+/** The VAE's decoded tensor as the native run returns it: [B, 3, F, H, W], values in [−1, 1]. */
+export interface DecodedTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
 }
 
 /**
- * The entry point for a decoded result: writes the VAE's video [B, 3, F, H, W] (values in [−1, 1]; `image` for
- * an image family, whose F is 1 and whose files are single pictures) in the formats asked for, staged in `dir`.
+ * The decoded video [B, 3, F, H, W] (values in [−1, 1]) as 8-bit RGB, one RgbVideo per sample, each value
+ * rounded by frames.ts's pixelByte (so the files are those the float tensor gives through stageMedia). `image`
+ * for an image family: F must be 1 and each sample is a single picture. The one route from a decode to files:
+ * the one-rank run converts its `video` output with it, and a parallel run's decoding rank sends its result so
+ * (a quarter of the fp32 tensor's bytes; runtime/launch/rank.ts).
+ */
+export function decodedRgbVideos(decoded: DecodedTensor, image: boolean): RgbVideo[] {
+  const { shape, data } = decoded;
+  const [batch, channels, frames, height, width] = shape;
+  if (shape.length !== 5 || channels !== 3 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) {
+    throw new RangeError(`a decoded video is [B, 3, F, H, W], not [${shape.join(", ")}]`);
+  }
+  if (image && frames !== 1) throw new RangeError(`a decoded image is [B, 3, 1, H, W], not [${shape.join(", ")}]`);
+  const plane = height! * width!;
+  if (data.length !== batch! * 3 * frames! * plane) throw new RangeError(`a decoded video [${shape.join(", ")}] has ${batch! * 3 * frames! * plane} values, not ${data.length}`);
+  const videos: RgbVideo[] = [];
+  for (let b = 0; b < batch!; b++) {
+    const rgbFrames: Uint8Array[] = [];
+    for (let f = 0; f < frames!; f++) {
+      const rgb = new Uint8Array(plane * 3);
+      for (let c = 0; c < 3; c++) {
+        // Sample b's channel c of frame f: plane ((b · 3 + c) · F + f).
+        const src = ((b * 3 + c) * frames! + f) * plane;
+        for (let i = 0; i < plane; i++) rgb[3 * i + c] = pixelByte(data[src + i]!);
+      }
+      rgbFrames.push(rgb);
+    }
+    videos.push({ frames: rgbFrames, width: width!, height: height!, image });
+  }
+  return videos;
+}
+
+/** Whether the Spec's family makes images (its decode is [B, 3, 1, H, W], written as single pictures). */
+export function makesImages(spec: Spec): boolean {
+  return familyInfo(spec.model.family)?.kind === "image";
+}
+
+/**
+ * The entry point for a decoded result: writes the VAE's decode in the formats asked for, staged in `dir`, as
+ * `sample.*` (`sample-<b>.*` for several samples). `decoded` is the per-sample RGB videos (decodedRgbVideos, or
+ * a parallel run's samples put together from its decoding ranks), or the tensor [B, 3, F, H, W] itself, which is
+ * converted by decodedRgbVideos (`image` for an image family, whose F is 1 and whose files are single pictures).
  */
 export async function stageDecodedMedia(
   dir: string,
-  decoded: { readonly shape: readonly number[]; readonly data: Float32Array },
+  decoded: DecodedTensor | readonly RgbVideo[],
   vae: VaeKind,
   image: boolean,
   options: RunMediaOptions,
 ): Promise<RunMediaStage> {
-  const samples = splitSamples(decoded.shape, decoded.data).map((s) => decodedSample(s, image));
+  const samples = isRgbVideos(decoded) ? decoded : decodedRgbVideos(decoded, image);
   const { staged, files, notes } = await stageSamples(dir, samples, "sample", options);
   return { staged, media: { source: "vae", description: `VAE decode (${vae})`, fps: options.fps, files, notes } };
+}
+
+function isRgbVideos(decoded: DecodedTensor | readonly RgbVideo[]): decoded is readonly RgbVideo[] {
+  return Array.isArray(decoded);
 }
 
 /**
@@ -165,20 +201,21 @@ export async function stagePreviewMedia(
 
 /**
  * The run's pictures: undefined when the Spec asks for none; else a function staging them in a directory. From
- * `decoded`, the VAE's video [B, 3, F, H, W], where the run has one; otherwise the latent preview of the output
- * `latents`.
+ * `decoded`, the VAE's decode, where the run has one: its samples as RGB videos in sample order
+ * (decodedRgbVideos; a parallel run's put together from its decoding ranks, runtime/launch/publish.ts), or the
+ * tensor [B, 3, F, H, W] itself (converted the same way); otherwise the latent preview of the output `latents`.
  */
 export function runMediaWriter(
   spec: Spec,
   tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly data: Float32Array }[],
   env?: Readonly<Record<string, string | undefined>>,
-  decoded?: { readonly shape: readonly number[]; readonly data: Float32Array },
+  decoded?: readonly RgbVideo[] | DecodedTensor,
 ): ((dir: string) => Promise<RunMediaStage>) | undefined {
   const formats = pictureFormats(spec);
   if (formats.length === 0) return undefined;
   const latents = tensors.find((t) => t.name === "latents");
   const options: RunMediaOptions = { formats, fps: outputFps(spec), ...(env ? { env } : {}) };
-  if (decoded) return (dir) => stageDecodedMedia(dir, decoded, vaeOf(spec), familyInfo(spec.model.family)?.kind === "image", options);
+  if (decoded) return (dir) => stageDecodedMedia(dir, decoded, vaeOf(spec), makesImages(spec), options);
   if (!latents) {
     return async () => ({ staged: [], media: { source: "none", description: "no pictures", fps: options.fps, files: [], notes: [`${formats.join(", ")} not written: the run has no output \`latents\``] } });
   }

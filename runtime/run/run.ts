@@ -2,8 +2,9 @@
  * Running a compiled pipeline on the native runtime: the checks a run needs beyond the compiler's (a backend
  * that is built, output formats this version writes), a plan of more than one rank handed to the launcher
  * (runtime/launch/, one process per rank) or run as one rank under a foreign launcher, the weights and inputs from the pipeline's
- * files, the native run itself (runtime/native/addon.ts, on a native thread, progress back on this one), and
- * the outputs, the pictures the formats ask for (runtime/media/: the VAE's decode where the native run returns
+ * files, the native run itself (runtime/native/addon.ts, on a native thread, progress back on this one), the
+ * previews during the run that `output.preview_every` asks for (runtime/media/step-previews.ts), and the
+ * outputs, the pictures the formats ask for (runtime/media/: the VAE's decode where the native run returns
  * one, else the linear latent preview) and run.json written all or nothing. Every failure a user can fix is a RunError naming what and
  * where; a native error (a checkpoint tensor that does not fit, an op that fails) keeps the native message.
  */
@@ -18,9 +19,11 @@ import type { Spec } from "../../compiler/spec/schema.js";
 import { compareOutputs, type SampleError } from "../launch/assemble.js";
 import { checkWorld, collectiveTimeoutMs as collectiveTimeoutFromEnv, parseAddress, rankEnvironment, rendezvousTimeoutMs, type Address, type Env, type RankEnvironment } from "../launch/env.js";
 import { runForeignRank } from "../launch/foreign.js";
-import { runMediaWriter, type RunMedia } from "../media/run-media.js";
+import { decodedRgbVideos, makesImages, runMediaWriter, type RunMedia } from "../media/run-media.js";
 import type { RankJob } from "../launch/job.js";
 import { launchRanks } from "../launch/launcher.js";
+import { previewAssembler } from "../launch/previews.js";
+import { stepPreviewWriter, type StepPreviewFile, type StepPreviews, type StepPreviewWriter } from "../media/step-previews.js";
 import { loadNative, NativeUnavailableError, type NativeAddon, type NativeInfo, type NativeProgress, type NativeRunResult, type NativeWeights } from "../native/addon.js";
 import { messageOf, RunError } from "./errors.js";
 import { pipelinePath, runInputs } from "./inputs.js";
@@ -63,6 +66,8 @@ export interface RunOptions {
   readonly rendezvous?: string;
   /** Milliseconds a connection or collective may wait (default OPENDIT_COLLECTIVE_TIMEOUT, else 60000). */
   readonly collectiveTimeoutMs?: number;
+  /** After each preview during the run (`output.preview_every`) is written: its step and files. */
+  readonly onPreview?: (step: number, files: readonly StepPreviewFile[]) => void;
   /** Once the rank processes started: their ranks and pids. */
   readonly onRanks?: (ranks: readonly { readonly rank: number; readonly pid: number }[]) => void;
 }
@@ -74,7 +79,9 @@ export interface RunSummary {
   readonly record: RunRecord;
   /** The pictures written (png, gif, mp4), where the formats ask for them; also in the record. */
   readonly media?: RunMedia;
-  /** Things the run did not do that the pipeline asked for (previews during the run, an MP4 without ffmpeg). */
+  /** The previews written during the run (`output.preview_every`; runtime/media/step-previews.ts). */
+  readonly previews?: StepPreviews;
+  /** Things the run did not do that the pipeline asked for (a preview not written, an MP4 without ffmpeg). */
   readonly warnings: readonly string[];
   /** The final tensors written (for `--check-against`). */
   readonly tensors: readonly OutputTensor[];
@@ -89,22 +96,9 @@ export interface PeerSummary {
   readonly note: string;
 }
 
-/**
- * The warnings, known before the run, about outputs the pipeline asks for that this version does not write.
- * latents.safetensors is written whatever the formats say; png, gif and mp4 are written (runtime/media/), and
- * their own notes (an MP4 without ffmpeg) join the warnings after the run.
- */
-export function formatWarnings(spec: Spec): string[] {
-  const every = spec.output?.preview_every;
-  if (every === undefined) return [];
-  return [
-    `\`output.preview_every: ${every}\` is not written: the native runtime's progress events carry no latent, so no preview can be taken during the run; the pictures of the final latents are written as the formats ask`,
-  ];
-}
-
-/** The media's notes as warnings, after the run's own. */
-function withMediaNotes(warnings: readonly string[], media: RunMedia | undefined): string[] {
-  return [...warnings, ...(media?.notes ?? [])];
+/** The run's warnings: the previews' notes (a preview not written), then the media's (an MP4 without ffmpeg). */
+function runWarnings(previews: StepPreviews | undefined, media: RunMedia | undefined): string[] {
+  return [...(previews?.notes ?? []), ...(media?.notes ?? [])];
 }
 
 /** Whether this build runs plans of several ranks on CUDA (its collectives over NCCL), and why not. */
@@ -165,8 +159,17 @@ export function outputDirectory(spec: Spec, options: Pick<RunOptions, "outDir" |
   return resolve(options.cwd, options.outDir ?? spec.output?.dir ?? `outputs/${spec.name}`);
 }
 
-/** A one-rank native run in this process: the output tensors, the result, and the facts run.json needs. */
-export async function executeOneRank(spec: Spec, plan: Plan, options: RunOptions): Promise<{ tensors: OutputTensor[]; result: NativeRunResult; weights: NativeWeights; backend: Backend; native: NativeAddon }> {
+/**
+ * A one-rank native run in this process: the output tensors, the result, and the facts run.json needs. With
+ * `previews`, the native run hands over the latent after every N-th step (request.previewEvery), which goes to
+ * the writer; `options.onProgress` sees the events without it.
+ */
+export async function executeOneRank(
+  spec: Spec,
+  plan: Plan,
+  options: RunOptions,
+  previews?: StepPreviewWriter,
+): Promise<{ tensors: OutputTensor[]; result: NativeRunResult; weights: NativeWeights; backend: Backend; native: NativeAddon }> {
   checkThreads(options.threads);
   checkStopAfter(options.stopAfter, plan);
   const weights = runWeights(plan, options.baseDir);
@@ -184,8 +187,15 @@ export async function executeOneRank(spec: Spec, plan: Plan, options: RunOptions
         device: rankDevice(spec, 0),
         ...(options.stopAfter !== undefined ? { steps: options.stopAfter } : {}),
         ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        ...(previews ? { previewEvery: previews.every } : {}),
       },
-      options.onProgress,
+      previews
+        ? (p) => {
+            const { latent, ...progress } = p;
+            if (latent) previews.add(p.step, latent);
+            options.onProgress?.(progress);
+          }
+        : options.onProgress,
     );
   } catch (error) {
     throw new RunError(messageOf(error));
@@ -207,10 +217,18 @@ export async function runCompiled(spec: Spec, plan: Plan, options: RunOptions): 
  */
 export async function runCompiledAnyRole(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary | PeerSummary> {
   if (plan.mesh.world > 1 || foreignRank(options) !== undefined) return runParallel(spec, plan, options);
-  const warnings = formatWarnings(spec);
   const outDir = outputDirectory(spec, options);
   const started = performance.now();
-  const { tensors, result, weights, backend, native } = await executeOneRank(spec, plan, options);
+  const previewWriter = stepPreviewWriter(spec, plan, outDir, options.onPreview ? { onWritten: options.onPreview } : {});
+  let executed: Awaited<ReturnType<typeof executeOneRank>>;
+  try {
+    executed = await executeOneRank(spec, plan, options, previewWriter);
+  } catch (error) {
+    await previewWriter?.finish(0); // the previews handed over before the failure are written
+    throw error;
+  }
+  const { tensors, result, weights, backend, native } = executed;
+  const previews = await previewWriter?.finish(result.timings.perStep.length);
   const version = options.version ?? native.info().version;
   const facts = {
     version,
@@ -227,8 +245,10 @@ export async function runCompiledAnyRole(spec: Spec, plan: Plan, options: RunOpt
   };
   let record: RunRecord | undefined;
   let media: RunMedia | undefined;
-  // The VAE's decode where the native run returned one (its `video` output), else the latent preview.
-  const stageMedia = runMediaWriter(spec, tensors, options.env ?? process.env, result.outputs.find((t) => t.name === "video"));
+  // The VAE's decode where the native run returned one (its `video` output, as per-sample RGB: the route a
+  // parallel run's decode takes too, runtime/launch/publish.ts), else the latent preview.
+  const video = result.outputs.find((t) => t.name === "video");
+  const stageMedia = runMediaWriter(spec, tensors, options.env ?? process.env, video ? decodedRgbVideos(video, makesImages(spec)) : undefined);
   const outputs = await writeRunOutputs(
     outDir,
     tensors,
@@ -246,7 +266,7 @@ export async function runCompiledAnyRole(spec: Spec, plan: Plan, options: RunOpt
         }
       : undefined,
   );
-  return { outDir, outputs, record: record!, ...(media ? { media } : {}), warnings: withMediaNotes(warnings, media), tensors };
+  return { outDir, outputs, record: record!, ...(media ? { media } : {}), ...(previews ? { previews } : {}), warnings: runWarnings(previews, media), tensors };
 }
 
 /** The rank a foreign launcher made this process, if any (a world-1 foreign environment is not one). */
@@ -264,7 +284,6 @@ function foreignRank(options: RunOptions): RankEnvironment | undefined {
 async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise<RunSummary | PeerSummary> {
   checkThreads(options.threads);
   checkStopAfter(options.stopAfter, plan);
-  const warnings = formatWarnings(spec);
   const outDir = outputDirectory(spec, options);
   const env = options.env ?? process.env;
   // Checked before any process starts: the weights file, the inputs, the backend (each rank checks them again).
@@ -297,6 +316,19 @@ async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise
     throw new RunError(messageOf(error));
   }
 
+  // The previews during the run: the representative ranks' latents, put together where the store is hosted (this
+  // process on node 0, or rank 0 under a foreign launcher), which writes the outputs too.
+  const previewWriter = stepPreviewWriter(spec, plan, outDir, options.onPreview ? { onWritten: options.onPreview } : {});
+  const onPreview = previewWriter ? previewAssembler(plan, (step, latent) => previewWriter.add(step, latent)) : undefined;
+  const finishPreviews = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      await previewWriter?.finish(0); // the previews handed over before the failure are written
+      throw error;
+    }
+  };
+
   const foreign = foreignRank(options);
   if (foreign) {
     const rankEnv: RankEnvironment = { ...foreign, collectiveTimeoutMs, ...(rendezvous ? { rendezvous } : {}) };
@@ -305,27 +337,57 @@ async function runParallel(spec: Spec, plan: Plan, options: RunOptions): Promise
     } catch (error) {
       throw new RunError(messageOf(error));
     }
-    const published = await runForeignRank(job, rankEnv, { outDir, version, ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.native ? { native: options.native } : {}) });
+    const published = await finishPreviews(() =>
+      runForeignRank(job, rankEnv, {
+        outDir,
+        version,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.native ? { native: options.native } : {}),
+        ...(onPreview ? { onPreview } : {}),
+      }),
+    );
     if (!published) return { kind: "peer", note: `rank ${rankEnv.rank} of ${rankEnv.world} (${rankEnv.launcher}) finished; rank 0 writes the outputs` };
-    return { outDir, outputs: published.outputs, record: published.record, ...(published.media ? { media: published.media } : {}), warnings: withMediaNotes(warnings, published.media), tensors: published.tensors };
+    const previews = await previewWriter?.finish(published.record.steps);
+    return {
+      outDir,
+      outputs: published.outputs,
+      record: published.record,
+      ...(published.media ? { media: published.media } : {}),
+      ...(previews ? { previews } : {}),
+      warnings: runWarnings(previews, published.media),
+      tensors: published.tensors,
+    };
   }
 
-  const launched = await launchRanks({
-    job,
-    outDir,
-    version,
-    env,
-    collectiveTimeoutMs,
-    rendezvousTimeoutMs: rendezvousMs,
-    ...(options.nnodes !== undefined ? { nnodes: options.nnodes } : {}),
-    ...(options.nodeRank !== undefined ? { nodeRank: options.nodeRank } : {}),
-    ...(rendezvous ? { rendezvous } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.onRanks ? { onRanks: options.onRanks } : {}),
-  });
+  const launched = await finishPreviews(() =>
+    launchRanks({
+      job,
+      outDir,
+      version,
+      env,
+      collectiveTimeoutMs,
+      rendezvousTimeoutMs: rendezvousMs,
+      ...(options.nnodes !== undefined ? { nnodes: options.nnodes } : {}),
+      ...(options.nodeRank !== undefined ? { nodeRank: options.nodeRank } : {}),
+      ...(rendezvous ? { rendezvous } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onRanks ? { onRanks: options.onRanks } : {}),
+      ...(onPreview ? { onPreview } : {}),
+    }),
+  );
   if (!launched.published) return { kind: "peer", note: `the ranks of node ${options.nodeRank ?? 0} finished; node 0 writes the outputs (logs in ${launched.logsDir})` };
   const p = launched.published;
-  return { outDir, outputs: p.outputs, record: p.record, ...(p.media ? { media: p.media } : {}), warnings: withMediaNotes(warnings, p.media), tensors: p.tensors, logsDir: launched.logsDir };
+  const previews = await previewWriter?.finish(p.record.steps);
+  return {
+    outDir,
+    outputs: p.outputs,
+    record: p.record,
+    ...(p.media ? { media: p.media } : {}),
+    ...(previews ? { previews } : {}),
+    warnings: runWarnings(previews, p.media),
+    tensors: p.tensors,
+    logsDir: launched.logsDir,
+  };
 }
 
 /** The error of a parallel run's final tensors against a one-rank run of the same Spec (`--check-against 1`). */

@@ -26,7 +26,8 @@
  * 3. profile   each multi-GPU scaling case once more (those the scaling section measured, else every one the GPUs
  *              fit), and Open-Sora 1.2's model at the PAB section's layout without PAB, with OPENDIT_CUDA_PROFILE=1
  *              (CUDA graphs off, per-op-kind device time printed by each rank at its end, into its log; the
- *              setup program and the first step left out as warm-up) and NCCL_RUNTIME_CONNECT=0 (NCCL connects
+ *              setup program and the first step left out as warm-up), OPENDIT_CUDA_OVERLAP=0 (a chunked span's
+ *              all-to-alls would time their waits for the compute) and NCCL_RUNTIME_CONNECT=0 (NCCL connects
  *              its peers at init rather than inside the first step's collectives): per rank, the all_to_all /
  *              all_gather / send / recv rows and the ring self_attention rows (their attention math included,
  *              which the profile cannot separate) per step after the warm-up, and the largest rows of the
@@ -441,12 +442,15 @@ async function main() {
             const ranks = record?.parallel?.ranks;
             side.ditSeconds = ranks ? Math.max(...ranks.map((k) => k.stepSeconds)) : record?.seconds?.steps;
             side.wallSeconds = r.seconds;
+            // Rank 0's phases (load, bind, inputs, setup, steps, outputs, write, total): where the wall time goes.
+            side.rank0Phases = record?.seconds;
             const st = stepTimes(r.events);
             side.msPerStepMedian = st.median === undefined ? undefined : st.median * 1000;
             const verdict = costVerdict(side.ditSeconds, side.predictedSeconds, COST_TOLERANCE);
             side.measuredOverPredicted = verdict.ratio;
             side.costOff = verdict.off;
-            console.log(`pab ${key} ${variant}: DiT ${side.ditSeconds?.toFixed(2)} s over ${m.pabSteps} steps (predicted ${side.predictedSeconds.toFixed(2)} s), wall ${r.seconds.toFixed(1)} s`);
+            const phases = side.rank0Phases ? Object.entries(side.rank0Phases).map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(", ") : "-";
+            console.log(`pab ${key} ${variant}: DiT ${side.ditSeconds?.toFixed(2)} s over ${m.pabSteps} steps (predicted ${side.predictedSeconds.toFixed(2)} s), wall ${r.seconds.toFixed(1)} s; rank 0 seconds: ${phases}`);
           }
           if (pair.off?.ditSeconds && pair.on?.ditSeconds) pair.speedup = pair.off.ditSeconds / pair.on.ditSeconds;
           if (pair.off && pair.on) pair.predictedSpeedup = pair.off.predictedSeconds / pair.on.predictedSeconds;
@@ -459,8 +463,8 @@ async function main() {
 
     // ---- 3. communication time per step, from the CUDA profile ----
     if (args.sections.includes("profile")) {
-      // The multi-GPU scaling cases (those this call measured; without the scaling section, every one that fits),
-      // then Open-Sora 1.2's model at the PAB section's layout without PAB, whose steps the cost model misses most.
+      // Open-Sora 1.2's model at the PAB section's layout without PAB (whose steps the cost model missed most), then
+      // the multi-GPU scaling cases (those this call measured; without the scaling section, every one that fits).
       const targets = args.sections.includes("scaling")
         ? scaling.filter((r) => r.gpus > 1 && r.msPerStep !== undefined).map((row) => ({ row, model: "os10" }))
         : SCALING.filter((c) => wantedCase(c) && c.layout && worldOf(c.layout) <= gpus).map((c) => {
@@ -472,7 +476,8 @@ async function main() {
       if (os12Layout && (!args.only || args.only.some((o) => "os12".includes(o)))) {
         const row = { name: `os12 ${os12Layout}`, model: "os12", layout: os12Layout, gpus: worldOf(os12Layout), profileOnly: true };
         profiled.push(row);
-        targets.push({ row, model: "os12", extra: "parallel: { pad: true }" });
+        // First: the case the cost model missed most.
+        targets.unshift({ row, model: "os12", extra: "parallel: { pad: true }" });
       }
       for (const { row, model, extra } of targets) {
         const what = `profile ${row.name}`;
@@ -484,7 +489,8 @@ async function main() {
             row.ringKeys = [...ringAttentionKeys(plan)];
           }
           const r = await runOnce(`profile-${row.name.replace(/[^a-z0-9]+/gi, "")}`, text, row.layout, row.predicted.totalSeconds, {
-            env: { OPENDIT_CUDA_PROFILE: "1", NCCL_RUNTIME_CONNECT: "0" },
+            // Overlap off: a chunked span's all-to-alls on the second stream would time their waits for the compute.
+            env: { OPENDIT_CUDA_PROFILE: "1", NCCL_RUNTIME_CONNECT: "0", OPENDIT_CUDA_OVERLAP: "0" },
             slowdown: 1.5,
             what,
           });

@@ -82,7 +82,9 @@ describe("a run's pictures", () => {
       notes: [],
     });
     expect(summary.media).toEqual(record.media);
-    expect(summary.warnings).toEqual([expect.stringMatching(/^`output\.preview_every: 1` is not written: the native runtime's progress events carry no latent/)]);
+    // The fake addon hands over no latent for the previews during the run (output.preview_every: 1).
+    expect(summary.warnings).toEqual([expect.stringMatching(/^`preview_every: 1`: the native run handed over 0 of the 2 latents of steps 1, 2, …/)]);
+    expect(summary.previews).toMatchObject({ every: 1, files: [] });
     // Sample 1's picture is the preview of sample 1's latent [4, 8, 8], 64x64.
     const png = decodePng(readFileSync(join(out, "preview-1.png")));
     const preview = latentPreview({ shape: [4, 8, 8], data: latents.subarray(256) });

@@ -17,7 +17,7 @@ import { writeStaged } from "../../../runtime/media/staging.js";
 import type { NativeInfo } from "../../../runtime/native/addon.js";
 import { RunError } from "../../../runtime/run/errors.js";
 import { outputTensors, writeRunOutputs } from "../../../runtime/run/outputs.js";
-import { chooseBackend, cudaRunsSeveralRanks, formatWarnings, runnableBackends } from "../../../runtime/run/run.js";
+import { chooseBackend, cudaRunsSeveralRanks, runnableBackends } from "../../../runtime/run/run.js";
 
 const dir = mkdtempSync(join(tmpdir(), "opendit-outputs-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -178,15 +178,5 @@ describe("chooseBackend", () => {
   it("refuses CUDA with the configure step's reason, saying where it was asked for", () => {
     expect(() => chooseBackend("cuda", undefined, info(false))).toThrow("`--backend cuda` asks for the CUDA backend, which this build of opendit does not have: no CUDA compiler (nvcc) found");
     expect(() => chooseBackend(undefined, "cuda", info(false))).toThrow(/`runtime\.backend: cuda`.*`--backend cpu` \(or `runtime\.backend: cpu` in the file\)/);
-  });
-});
-
-describe("formatWarnings", () => {
-  it("warns only that previews during the run are not written: every format is", () => {
-    const spec = (formats: ("latents" | "mp4" | "png" | "gif")[], every?: number) =>
-      ({ output: { dir: "out", formats, ...(every !== undefined ? { preview_every: every } : {}) } }) as Parameters<typeof formatWarnings>[0];
-    expect(formatWarnings(spec(["latents"]))).toEqual([]);
-    expect(formatWarnings(spec(["mp4", "png", "gif", "latents"]))).toEqual([]);
-    expect(formatWarnings(spec(["png"], 5))).toEqual([expect.stringMatching(/^`output\.preview_every: 5` is not written: the native runtime's progress events carry no latent/)]);
   });
 });

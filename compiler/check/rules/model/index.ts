@@ -6,6 +6,8 @@ import { DtypeBackendRule } from "./DtypeBackendRule.js";
 import { FrameCountRule } from "./FrameCountRule.js";
 import { HyperConsistencyRule } from "./HyperConsistencyRule.js";
 import { OutputFormatsRule } from "./OutputFormatsRule.js";
+import { PreviewEveryStepsRule } from "./PreviewEveryStepsRule.js";
+import { PreviewVaeRule } from "./PreviewVaeRule.js";
 import { ResolutionDivisorRule } from "./ResolutionDivisorRule.js";
 import { SizeKindRule } from "./SizeKindRule.js";
 import { TextEncoderRule } from "./TextEncoderRule.js";
@@ -26,6 +28,8 @@ export const modelRules: readonly Rule[] = [
   TextEncoderRule,
   VaeFamilyRule,
   OutputFormatsRule,
+  PreviewVaeRule,
+  PreviewEveryStepsRule,
   DtypeBackendRule,
   UntrainedResolutionRule,
 ];
