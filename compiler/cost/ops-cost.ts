@@ -225,7 +225,8 @@ export function opCost(op: Op, ctx: CostContext): OpCost {
       const width = op.heads * op.headDim;
       const flops = 4 * op.samples * op.queries * op.keys * width;
       const tileFlops = 4 * op.samples * roundUpToTile(op.queries) * roundUpToTile(op.keys) * width;
-      return { kind: "attention", flops, tileFlops, bytes: transferBytes(op, ctx), keyTiles: Math.ceil(op.keys / ATTENTION_TILE) };
+      // The text's mask (and K/V of its own layout) keep cross-attention on the runtime's own kernel.
+      return { kind: "attention", flops, tileFlops, bytes: transferBytes(op, ctx), keyTiles: Math.ceil(op.keys / ATTENTION_TILE), ...(op.queries > ATTENTION_TILE ? { ownKernel: true } : {}) };
     }
     case "all_to_all": {
       const parts = ctx.groupSize(op.axis);

@@ -11,8 +11,8 @@
  * - Flash attention hides its loads behind math only from its second key tile on, so it adds the smaller of
  *   the two divided by its key tiles: with one tile (16-frame temporal attention, 120-token cross attention)
  *   nothing overlaps, as the H200 timings of those kernels show.
- * - A collective takes bytes sent / link bandwidth + its calls × a fixed latency; the link is NVLink (or PCIe)
- *   when the axis's groups stay on one node (mesh.intraNode), else the network.
+ * - A collective takes bytes sent / (link bandwidth × collective efficiency) + its calls × a fixed latency; the
+ *   link is NVLink (or PCIe) when the axis's groups stay on one node (mesh.intraNode), else the network.
  * - Nothing overlaps across ops: a step is the plain sum of its ops, communication included, and ring
  *   attention pays its math and its K/V passing one after the other. Real runs overlap some communication
  *   with compute (ring attention, NCCL on its own stream), so a layout that communicates much is estimated
@@ -99,7 +99,7 @@ export function opSeconds(cost: OpCost, gpu: GpuProfile): OpSeconds {
   if (cost.comm) {
     const link = cost.comm.intraNode ? gpu.intraNodeBandwidth : gpu.interNodeBandwidth;
     const latency = cost.comm.intraNode ? gpu.collectiveLatency.intraNode : gpu.collectiveLatency.interNode;
-    comm = cost.comm.bytes / link + cost.comm.calls * latency;
+    comm = cost.comm.bytes / (link * gpu.efficiency.collective) + cost.comm.calls * latency;
   }
   return { compute, comm };
 }

@@ -34,7 +34,11 @@ export interface GpuProfile {
  * native row kernel should beat). The runtime's own mma.sync attention kernel, which takes what cuDNN's fused one
  * does not (ring partials, a K/V cache, padded keys), ran the same spatial attention at 178 TFLOP/s, 0.18; the
  * 2- and 4-GPU ring and USP steps of STDiT-XL/2 at 80x512x512 were 1.30-1.36x the estimate that priced them at
- * cuDNN's rate (docs/BENCHMARKS.md). Kernels in a CUDA graph start 1.2 µs apart. The other profiles' values are
+ * cuDNN's rate (docs/BENCHMARKS.md). The all-to-alls of STDiT-XL/2's 80x512x512 step over NVLink (NCCL 2.28, 2 and
+ * 4 H200s, the runtime's pack and unpack copies included) moved 151-216 GB/s per rank, 0.34-0.48 of the 450 GB/s
+ * link (the CUDA profile's lowest rank: dsp 2 5.29 GB in 35.0 ms, ulysses 2 10.57 GB in 59.0, dsp 4 3.97 GB in
+ * 19.0, ulysses 4 7.94 GB in 36.8), so collectives are priced at 0.4 of it. Kernels in a CUDA graph start 1.2 µs
+ * apart. The other profiles' values are
  * assumptions from published kernel benchmarks (FlashAttention-2 reaches about half of Ampere's peak, versus a
  * third of Hopper's, whose wgmma units it does not use), not measurements.
  */
@@ -50,9 +54,14 @@ export interface KernelEfficiency {
   readonly ownAttention: number;
   /** Bandwidth-bound kernels, of `memoryBandwidth`. */
   readonly memory: number;
+  /**
+   * Collectives and ring K/V passing, of the link bandwidth (`intraNodeBandwidth` or `interNodeBandwidth`): NCCL's
+   * grouped calls with the runtime's pack and unpack copies around them.
+   */
+  readonly collective: number;
 }
 
-const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, ownAttention: 0.18, memory: 0.8 };
+const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, ownAttention: 0.18, memory: 0.8, collective: 0.4 };
 
 /** NCCL's small-message time over NVLink/NVSwitch and over an InfiniBand network (typical, not measured here). */
 const NCCL_LATENCY = { intraNode: 15e-6, interNode: 40e-6 };
@@ -92,7 +101,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 2.04e12,
     intraNodeBandwidth: 300e9,
     interNodeBandwidth: 25e9,
-    efficiency: { gemm: 0.8, attention: 0.5, ownAttention: 0.4, memory: 0.8 },
+    efficiency: { gemm: 0.8, attention: 0.5, ownAttention: 0.4, memory: 0.8, collective: 0.4 },
     kernelLaunch: 1.5e-6,
     collectiveLatency: NCCL_LATENCY,
   },
@@ -104,7 +113,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     memoryBandwidth: 864e9,
     intraNodeBandwidth: 32e9,
     interNodeBandwidth: 25e9,
-    efficiency: { gemm: 0.7, attention: 0.45, ownAttention: 0.35, memory: 0.8 },
+    efficiency: { gemm: 0.7, attention: 0.45, ownAttention: 0.35, memory: 0.8, collective: 0.4 },
     kernelLaunch: 1.5e-6,
     // PCIe peers exchange through the host bridge: slower to synchronise than NVLink.
     collectiveLatency: { intraNode: 25e-6, interNode: 40e-6 },

@@ -43,9 +43,11 @@ Memory::Memory(const Plan& plan, LoadedWeights weights, int rank) : plan_(&plan)
   for (const PlanBuffer& b : plan.buffers) min_bytes = std::min(min_bytes, dtype_bytes(b.dtype));
   const int64_t scale = 4 / min_bytes;
   arena_bytes_ = plan.arena_bytes * scale;
-  arena_.assign(static_cast<size_t>(arena_bytes_) + kAlign, 0);
-  const uintptr_t raw = reinterpret_cast<uintptr_t>(arena_.data());
-  base_ = arena_.data() + ((kAlign - raw % kAlign) % kAlign);
+  arena_.reset(static_cast<uint8_t*>(std::calloc(static_cast<size_t>(arena_bytes_) + kAlign, 1)));
+  OD_CHECK(arena_ != nullptr, "cannot allocate the plan's host arena of " + std::to_string(arena_bytes_) + " bytes",
+           "the host is out of memory: fewer ranks per node, or a plan with less activation memory");
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(arena_.get());
+  base_ = arena_.get() + ((kAlign - raw % kAlign) % kAlign);
 
   buffer_slots_.reserve(plan.buffers.size() + weights_.weights.size());
   for (const PlanBuffer& b : plan.buffers) {
