@@ -152,11 +152,13 @@ describe("plan cost: sequence parallelism", () => {
     const oneNode = estimatePlan(stditPlan(spec), GPU_PROFILES.h100).patterns[0]!;
     const twoNodes = estimatePlan(stditPlan(spec, { ranksPerNode: 2 }), GPU_PROFILES.h100).patterns[0]!;
     expect(twoNodes.commBytes).toBe(oneNode.commBytes);
-    // 56 all-to-alls and one all-gather, each its bytes over 50 GB/s (not NVLink's 450) plus 40 µs.
+    // 56 all-to-alls and one all-gather, each its bytes over the collectives' share of 50 GB/s (not NVLink's 450)
+    // plus 40 µs.
     const rows = 2 * 16 * 1024;
     const allToAll = ((rows / 4) * 1152 * 2 * 3) / 4;
     const gather = (rows * 32 * 2 * 3) / 4;
-    const network = 56 * (allToAll / 50e9 + 40e-6) + gather / 50e9 + 40e-6;
+    const link = 50e9 * GPU_PROFILES.h100!.efficiency.collective;
+    const network = 56 * (allToAll / link + 40e-6) + gather / link + 40e-6;
     expect(twoNodes.secondsByKind.collective / network).toBeCloseTo(1, 9);
     expect(oneNode.secondsByKind.collective).toBeLessThan(network / 5);
   });
