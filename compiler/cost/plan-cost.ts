@@ -17,6 +17,8 @@
  *   attention pays its math and its K/V passing one after the other. Real runs overlap some communication
  *   with compute (ring attention, NCCL on its own stream), so a layout that communicates much is estimated
  *   pessimistically.
+ * - A rank's first exchange with each peer of each communicator costs a fixed warm-up once a run (NCCL connects
+ *   lazily, in the first step), counted with the setup program.
  * - A pattern skips the ops PAB reuses (tagged with a reused attention kind, or the MLP ops of a block whose
  *   kept output it reuses); the run is the setup program once plus each pattern's step times its step count.
  *   Weight loading and text encoding are outside the plan and not counted; the VAE decode after the step loop
@@ -174,15 +176,35 @@ export function estimatePlan(plan: Omit<Plan, "hash" | "cost">, gpu: GpuProfile)
   };
 }
 
+/**
+ * The peers a rank first exchanges with, per communicator axis: a group's other members for its all-to-alls and
+ * all-gathers, its two ring neighbours (one in a ring of two) for ring attention, the neighbouring stage for
+ * PipeFusion's sends; each with whether the axis stays in one node.
+ */
+export function peerConnections(plan: Pick<Plan, "program" | "mesh">): { readonly axis: string; readonly peers: number; readonly intraNode: boolean }[] {
+  const peers = new Map<string, number>();
+  const need = (axis: string, n: number) => peers.set(axis, Math.max(peers.get(axis) ?? 0, n));
+  const size = (axis: string) => plan.mesh.groups[axis as keyof typeof plan.mesh.groups]?.[0]?.length ?? 1;
+  for (const op of [...plan.program.setup, ...plan.program.step]) {
+    if (op.op === "all_to_all" || op.op === "all_gather") need(op.axis, size(op.axis) - 1);
+    else if (op.op === "self_attention" && op.ring) need(op.ring, Math.min(2, size(op.ring) - 1));
+    else if (op.op === "send" || op.op === "recv") need(op.axis, Math.min(2, size(op.axis) - 1));
+  }
+  return [...peers].filter(([, n]) => n > 0).map(([axis, n]) => ({ axis, peers: n, intraNode: plan.mesh.intraNode[axis as keyof typeof plan.mesh.intraNode] ?? true }));
+}
+
 /** The plan's `cost` field. */
 export function planCost(plan: Omit<Plan, "hash" | "cost">, gpu: GpuProfile): PlanCost {
   const { setup, allCompute, patterns } = estimatePlan(plan, gpu);
+  // NCCL's connections, made in the run's first step: once a run, so with the setup program.
+  const warmup = peerConnections(plan).reduce((s, c) => s + c.peers * (c.intraNode ? gpu.peerWarmup.intraNode : gpu.peerWarmup.interNode), 0);
+  const setupSeconds = setup.seconds + warmup;
   return {
     gpu: gpu.name,
     flopsPerStep: allCompute.flops,
     perPattern: patterns.map((p) => ({ id: p.id, flops: p.flops, bytes: p.bytes, commBytes: p.commBytes, seconds: p.seconds })),
-    setupSeconds: setup.seconds,
-    totalSeconds: patterns.reduce((sum, p) => sum + p.seconds * p.steps, setup.seconds),
+    setupSeconds,
+    totalSeconds: patterns.reduce((sum, p) => sum + p.seconds * p.steps, setupSeconds),
     peakBytesPerRank: weightBytesPerRank(plan) + plan.arenaBytes,
   };
 }

@@ -23,6 +23,11 @@ export interface GpuProfile {
   readonly kernelLaunch: number;
   /** Fixed seconds of one collective call (launch and synchronisation), inside a node and across nodes. */
   readonly collectiveLatency: { readonly intraNode: number; readonly interNode: number };
+  /**
+   * Seconds a rank's first exchange with each peer of each communicator costs once per run: NCCL connects its
+   * peers lazily, inside the first step, which also runs outside a CUDA graph (compiler/cost/plan-cost.ts).
+   */
+  readonly peerWarmup: { readonly intraNode: number; readonly interNode: number };
 }
 
 /**
@@ -66,6 +71,13 @@ const HOPPER_EFFICIENCY: KernelEfficiency = { gemm: 0.72, attention: 0.33, ownAt
 /** NCCL's small-message time over NVLink/NVSwitch and over an InfiniBand network (typical, not measured here). */
 const NCCL_LATENCY = { intraNode: 15e-6, interNode: 40e-6 };
 
+/**
+ * The first step's excess over the steady step per peer connection, on 2 and 4 H200s (NCCL 2.28, STDiT-XL/2
+ * 80x512x512): dsp 2 0.42 s for its 1 peer, dsp 4 1.47 s and ulysses 4 1.51 s for 3, ring 4 0.68 s for its 2
+ * neighbours, cfg 2 x dsp 2 0.94 s for 2; about 0.45 s a peer. Across nodes assumed the same (not measured).
+ */
+const PEER_WARMUP = { intraNode: 0.45, interNode: 0.45 };
+
 const MiB = 1024 * 1024;
 
 export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
@@ -80,6 +92,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     efficiency: HOPPER_EFFICIENCY,
     kernelLaunch: 1.2e-6,
     collectiveLatency: NCCL_LATENCY,
+    peerWarmup: PEER_WARMUP,
   },
   h200: {
     name: "h200",
@@ -92,6 +105,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     efficiency: HOPPER_EFFICIENCY,
     kernelLaunch: 1.2e-6,
     collectiveLatency: NCCL_LATENCY,
+    peerWarmup: PEER_WARMUP,
   },
   a100: {
     name: "a100",
@@ -104,6 +118,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     efficiency: { gemm: 0.8, attention: 0.5, ownAttention: 0.4, memory: 0.8, collective: 0.4 },
     kernelLaunch: 1.5e-6,
     collectiveLatency: NCCL_LATENCY,
+    peerWarmup: PEER_WARMUP,
   },
   l40: {
     name: "l40",
@@ -117,6 +132,7 @@ export const GPU_PROFILES: Readonly<Record<GpuName, GpuProfile>> = {
     kernelLaunch: 1.5e-6,
     // PCIe peers exchange through the host bridge: slower to synchronise than NVLink.
     collectiveLatency: { intraNode: 25e-6, interNode: 40e-6 },
+    peerWarmup: PEER_WARMUP,
   },
 };
 

@@ -270,7 +270,7 @@ export interface PlanCost {
   /** FLOPs of one step when every op computes (no PAB reuse). */
   readonly flopsPerStep: number;
   readonly perPattern: readonly PatternCostSummary[];
-  /** The setup program, run once. */
+  /** The setup program, run once, and the first exchange with each peer (compiler/cost/plan-cost.ts). */
   readonly setupSeconds: number;
   /** setupSeconds + the sum over patterns of seconds × steps. */
   readonly totalSeconds: number;

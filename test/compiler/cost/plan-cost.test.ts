@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { costContext, opCost, ownAttentionKernel, qkPrepass } from "../../../compiler/cost/ops-cost.js";
-import { estimatePlan, opSeconds } from "../../../compiler/cost/plan-cost.js";
+import { estimatePlan, opSeconds, peerConnections } from "../../../compiler/cost/plan-cost.js";
 import { runsIn } from "../../../compiler/plan/pattern-runs.js";
 import { GPU_PROFILES } from "../../../compiler/hardware/gpus.js";
 import { lowerPlan, type LowerOptions } from "../../../compiler/lower/lower-plan.js";
@@ -188,6 +188,22 @@ describe("plan cost: sequence parallelism", () => {
     // The same work on each rank (a rank's 512 queries meet all 1,024 keys; Ulysses: half the heads, every query).
     within(ringOp.tileFlops, ulyssesOp.tileFlops, 1e-9);
     within(opSeconds(ringOp, h200).compute / opSeconds(ulyssesOp, h200).compute, h200.efficiency.attention / h200.efficiency.ownAttention, 0.1);
+  });
+});
+
+describe("plan cost: NCCL's first connections", () => {
+  it("adds a warm-up per peer of each communicator to the setup, once a run", () => {
+    const h200 = GPU_PROFILES.h200!;
+    const one = stditPlan({ gpu: "h200" });
+    const dsp4 = stditPlan({ gpu: "h200", parallel: '{ world: 4, layout: "dsp 4" }' });
+    const ring4 = stditPlan({ gpu: "h200", parallel: '{ world: 4, layout: "ring 4" }' });
+    expect(peerConnections(one)).toEqual([]);
+    expect(peerConnections(dsp4)).toEqual([{ axis: "dsp", peers: 3, intraNode: true }]);
+    // Ring attention meets its two neighbours; the final gather of the latent meets all three.
+    expect(peerConnections(ring4)).toEqual([{ axis: "ring", peers: 3, intraNode: true }]);
+    const setup = (p: Plan) => estimatePlan(p, h200).setup.seconds;
+    expect(dsp4.cost.setupSeconds - setup(dsp4)).toBeCloseTo(3 * h200.peerWarmup.intraNode, 9);
+    expect(one.cost.setupSeconds).toBeCloseTo(setup(one), 12);
   });
 });
 
