@@ -65,6 +65,15 @@ export function vaeOf(spec: Spec): VaeKind {
   return spec.vae?.kind ?? familyInfo(spec.model.family)?.defaults.vae ?? "none";
 }
 
+/**
+ * The VAE whose latent space the latents are in, for the linear preview: the Spec's or the family's, and with
+ * `vae: none` (latents only) the family's default, which the model was trained against.
+ */
+export function latentSpaceVaeOf(spec: Spec): VaeKind {
+  const kind = vaeOf(spec);
+  return kind === "none" ? (familyInfo(spec.model.family)?.defaults.vae ?? "none") : kind;
+}
+
 /** The frame rate of the written video: `video.fps`, else the family's reference rate. */
 export function outputFps(spec: Spec): number {
   return spec.video?.fps ?? (spec.model.family === "stdit3" ? STDIT3_FPS : DEFAULT_FPS);
@@ -219,5 +228,5 @@ export function runMediaWriter(
   if (!latents) {
     return async () => ({ staged: [], media: { source: "none", description: "no pictures", fps: options.fps, files: [], notes: [`${formats.join(", ")} not written: the run has no output \`latents\``] } });
   }
-  return (dir) => stagePreviewMedia(dir, latents, vaeOf(spec), spec.video?.frames, options);
+  return (dir) => stagePreviewMedia(dir, latents, latentSpaceVaeOf(spec), spec.video?.frames, options);
 }

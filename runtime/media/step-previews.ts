@@ -20,7 +20,7 @@ import type { Spec } from "../../compiler/spec/schema.js";
 import type { NativeLatent } from "../native/addon.js";
 import { writeMedia, type MediaFormat } from "./frames.js";
 import { latentPreview, latentRgbMap } from "./preview.js";
-import { outputFps, vaeOf } from "./run-media.js";
+import { latentSpaceVaeOf, outputFps } from "./run-media.js";
 
 /** The previews' directory inside the output directory. */
 export const PREVIEWS_DIR = "previews";
@@ -113,7 +113,7 @@ export function stepPreviewWriter(spec: Spec, plan: Plan, outDir: string, option
   const dir = resolve(outDir, PREVIEWS_DIR);
   const image = familyInfo(plan.model.family)?.kind === "image";
   const format: MediaFormat = image ? "png" : "gif";
-  const vae = vaeOf(spec);
+  const vae = latentSpaceVaeOf(spec);
   const map = latentRgbMap(vae);
   // One frame per latent frame: a VAE that compresses time plays them at fps · T / F to keep the video's duration.
   const frames = spec.video?.frames;

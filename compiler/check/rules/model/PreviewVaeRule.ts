@@ -1,14 +1,16 @@
 import { PREVIEWED_VAES, hasLatentPreview } from "../../../models/vae/latent-preview.js";
 import type { Rule } from "../../context.js";
-import { code, orList, vaeInForce } from "./support.js";
+import { code, latentSpaceVae, orList } from "./support.js";
 
-/** `output.preview_every` needs a VAE whose latents have a linear preview (models/vae/latent-preview.ts): an SD-VAE or CausalVAE. */
+/**
+ * `output.preview_every` needs latents with a linear preview (models/vae/latent-preview.ts): an SD-VAE's or CausalVAE's, named or, with `vae: none`, the family's.
+ */
 export const PreviewVaeRule: Rule = {
   name: "PreviewVaeRule",
   check(ctx) {
     const { family } = ctx.facts;
     if (ctx.spec.output?.preview_every === undefined || !family) return;
-    const kind = vaeInForce(ctx.spec, family);
+    const kind = latentSpaceVae(ctx.spec, family);
     if (hasLatentPreview(kind)) return;
     // The VaeFamilyRule already refuses a VAE outside the family's latent space.
     if (kind !== "none" && !family.vaes.includes(kind)) return;
