@@ -94,6 +94,7 @@ const catalog = {
   OD3316: { name: "vae-patch-split", severity: "error", summary: "A patch-split VAE decode divides each frame's latent rows evenly over the ranks holding the same samples, without tiling or PipeFusion." },
   OD3317: { name: "preview-every-steps", severity: "warning", summary: "`output.preview_every` is more than the sampler's steps, so no preview is written during the run." },
   OD3318: { name: "preview-vae", severity: "error", summary: "Previews during the run (`output.preview_every`) need a VAE whose latents have a linear preview: sd-vae-ft-ema, sd-vae-ft-mse or CausalVAE." },
+  OD3319: { name: "pictures-from-preview", severity: "warning", summary: "Picture formats with `vae: none` write the linear latent preview of the final latents, not a VAE decode." },
   // OD34xx: scheduler
   OD3401: { name: "scheduler-knob", severity: "error", summary: "A scheduler setting does not apply to this scheduler kind." },
   OD3402: { name: "scheduler-family", severity: "error", summary: "The scheduler does not match how the family was trained (noise prediction vs flow)." },

@@ -1,7 +1,8 @@
+import { hasLatentPreview } from "../../../models/vae/latent-preview.js";
 import type { Rule } from "../../context.js";
 import { code, vaeInForce } from "./support.js";
 
-/** Video formats need a video family, and every picture format needs a VAE to decode the latents. */
+/** Video formats need a video family, and every picture format needs a VAE to decode the latents (or latents with a linear preview). */
 export const OutputFormatsRule: Rule = {
   name: "OutputFormatsRule",
   check(ctx) {
@@ -22,7 +23,8 @@ export const OutputFormatsRule: Rule = {
         });
         return;
       }
-      if (format !== "latents" && vae === "none") {
+      // Where the family's latents have a linear preview, PicturesFromPreviewRule says it is written instead.
+      if (format !== "latents" && vae === "none" && !hasLatentPreview(family.defaults.vae)) {
         ctx.report({
           code: "OD3311",
           at,

@@ -7,6 +7,7 @@ import { FrameCountRule } from "./FrameCountRule.js";
 import { HyperConsistencyRule } from "./HyperConsistencyRule.js";
 import { OutputFormatsRule } from "./OutputFormatsRule.js";
 import { PreviewEveryStepsRule } from "./PreviewEveryStepsRule.js";
+import { PicturesFromPreviewRule } from "./PicturesFromPreviewRule.js";
 import { PreviewVaeRule } from "./PreviewVaeRule.js";
 import { ResolutionDivisorRule } from "./ResolutionDivisorRule.js";
 import { SizeKindRule } from "./SizeKindRule.js";
@@ -28,6 +29,7 @@ export const modelRules: readonly Rule[] = [
   TextEncoderRule,
   VaeFamilyRule,
   OutputFormatsRule,
+  PicturesFromPreviewRule,
   PreviewVaeRule,
   PreviewEveryStepsRule,
   DtypeBackendRule,

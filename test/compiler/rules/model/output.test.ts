@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { expectCodeAtMarkers, validateMarked } from "../../../helpers/validate.js";
+import { expectCodeAtMarkers, validateMarked, withCode } from "../../../helpers/validate.js";
 import { dedent } from "./pipelines.js";
 
 const dit = (rest: string) =>
@@ -59,6 +59,14 @@ describe("OutputFormatsRule (OD3311)", () => {
     const r = validateMarked(stdit3("vae: { kind: none }\noutput: { dir: out, formats: [latents, <|mp4|>, <|png|>] }\n"));
     const [d] = expectCodeAtMarkers(r, "OD3311");
     expect(d!.hint).toBe("Set `vae: { kind: opensora-vae-v1.2 }` to decode, or write `formats: [latents]`.");
+  });
+
+  it("warns that picture formats with `vae: none` write the linear preview where the family's latents have one", () => {
+    const r = validateMarked(dit("vae: { kind: none }\noutput: { dir: out, formats: [latents, <|png|>] }\n"));
+    expect(withCode(r, "OD3311")).toEqual([]);
+    const [d] = expectCodeAtMarkers(r, "OD3319");
+    expect(d!.severity).toBe("warning");
+    expect(d!.hint).toBe("Set `vae: { kind: sd-vae-ft-mse }` for decoded pixels."); // DiT's default VAE
   });
 
   it("accepts video formats on a video family with its default VAE, and latents without a VAE", () => {
