@@ -13,14 +13,11 @@ export const PreviewVaeRule: Rule = {
     const kind = latentSpaceVae(ctx.spec, family);
     if (hasLatentPreview(kind)) return;
     // The VaeFamilyRule already refuses a VAE outside the family's latent space.
-    if (kind !== "none" && !family.vaes.includes(kind)) return;
+    if (!family.vaes.includes(kind)) return;
     const named = ctx.spec.vae?.kind !== undefined;
     // The family's VAEs that have a preview: with one, the fix is at `vae.kind`; without, only removing the setting.
     const fits = PREVIEWED_VAES.filter((v) => family.vaes.includes(v));
-    const why =
-      kind === "none"
-        ? "`vae.kind` is `none`: the pipeline names no VAE, so no preview is known to fit its latents"
-        : `${named ? "`vae.kind` is" : `${family.title} decodes with`} ${code(kind)}, whose latents have no linear preview (its factors are known for ${orList(PREVIEWED_VAES)} latents only)`;
+    const why = `${named && ctx.spec.vae?.kind !== "none" ? "`vae.kind` is" : `${family.title} decodes with`} ${code(kind)}, whose latents have no linear preview (its factors are known for ${orList(PREVIEWED_VAES)} latents only)`;
     const atVae = named && fits.length > 0;
     ctx.report({
       code: "OD3318",

@@ -1,25 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { expectCodeAtMarkers, validateMarked, withCode } from "../../../helpers/validate.js";
-import { dedent } from "./pipelines.js";
+import { dedent, ditPipeline, stdit3Pipeline } from "./pipelines.js";
 
-const dit = (rest: string) =>
-  dedent(`
-    version: 1
-    name: t
-    model: { family: dit, variant: DiT-XL/2, checkpoint: random }
-    conditioning: { labels: [207] }
-    image: { height: 256, width: 256 }
-    scheduler: { kind: iddpm, steps: 250 }
-  `) + rest;
-const stdit3 = (rest: string) =>
-  dedent(`
-    version: 1
-    name: t
-    model: { family: stdit3, variant: STDiT3-XL/2, checkpoint: random }
-    conditioning: { prompts: [a cat] }
-    video: { frames: 51, height: 240, width: 424 }
-    scheduler: { kind: rflow, steps: 30 }
-  `) + rest;
+const dit = (rest: string) => ditPipeline(rest);
+const stdit3 = stdit3Pipeline;
 
 describe("VaeFamilyRule (OD3310)", () => {
   it("underlines a VAE from another latent space and offers the family default", () => {

@@ -17,6 +17,34 @@ export function dedent(text: string): string {
   return lines.map((l) => l.slice(cut)).join("\n") + "\n";
 }
 
+/** DiT-XL/2 at 256x256 with IDDPM over `steps` steps (its VAEs: sd-vae-ft-ema, sd-vae-ft-mse), then `rest`. */
+export function ditPipeline(rest: string, steps = 250): string {
+  return (
+    dedent(`
+    version: 1
+    name: t
+    model: { family: dit, variant: DiT-XL/2, checkpoint: random }
+    conditioning: { labels: [207] }
+    image: { height: 256, width: 256 }
+    scheduler: { kind: iddpm, steps: ${steps} }
+  `) + rest
+  );
+}
+
+/** Open-Sora 1.2's STDiT3-XL/2 at 51x240x424 (its only VAE, opensora-vae-v1.2, has no linear preview), then `rest`. */
+export function stdit3Pipeline(rest: string): string {
+  return (
+    dedent(`
+    version: 1
+    name: t
+    model: { family: stdit3, variant: STDiT3-XL/2, checkpoint: random }
+    conditioning: { prompts: [a cat] }
+    video: { frames: 51, height: 240, width: 424 }
+    scheduler: { kind: rflow, steps: 30 }
+  `) + rest
+  );
+}
+
 
 /**
  * Runs one rule directly over a marked pipeline whose facts are patched (for a family property no registered

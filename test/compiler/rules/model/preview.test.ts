@@ -10,29 +10,10 @@ import { compile } from "../../../../compiler/compile.js";
 import { PREVIEWED_VAES, hasLatentPreview } from "../../../../compiler/models/vae/latent-preview.js";
 import { VAE_KINDS } from "../../../../compiler/spec/schema.js";
 import { expectCodeAtMarkers, expectNoErrors, validateMarked, withCode } from "../../../helpers/validate.js";
-import { dedent } from "./pipelines.js";
+import { dedent, ditPipeline, stdit3Pipeline } from "./pipelines.js";
 
-/** DiT-XL/2 at 256x256, 10 IDDPM steps (its VAEs: sd-vae-ft-ema, sd-vae-ft-mse). */
-const dit = (rest: string) =>
-  dedent(`
-    version: 1
-    name: t
-    model: { family: dit, variant: DiT-XL/2, checkpoint: random }
-    conditioning: { labels: [207] }
-    image: { height: 256, width: 256 }
-    scheduler: { kind: iddpm, steps: 10 }
-  `) + rest;
-
-/** Open-Sora 1.2 (its only VAE, opensora-vae-v1.2, has no linear preview). */
-const stdit3 = (rest: string) =>
-  dedent(`
-    version: 1
-    name: t
-    model: { family: stdit3, variant: STDiT3-XL/2, checkpoint: random }
-    conditioning: { prompts: [a cat] }
-    video: { frames: 51, height: 240, width: 424 }
-    scheduler: { kind: rflow, steps: 30 }
-  `) + rest;
+const dit = (rest: string) => ditPipeline(rest, 10);
+const stdit3 = stdit3Pipeline;
 
 describe("output.preview_every in the schema", () => {
   it("is a whole number of at least 1, refused at its value otherwise", () => {
