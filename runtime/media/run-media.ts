@@ -16,6 +16,7 @@
  * `fps = 24 // 3` = 8, also Latte's; §5: Open-Sora 1.2's 24).
  */
 import { familyInfo } from "../../compiler/models/registry.js";
+import { latentSpaceVae } from "../../compiler/models/vae/latent-preview.js";
 import type { Spec, VaeKind } from "../../compiler/spec/schema.js";
 import { MEDIA_FORMATS, pixelByte, stageMedia, type MediaFormat, type RgbVideo, type VideoTensor, type WrittenMedia } from "./frames.js";
 import { latentPreview, latentRgbMap } from "./preview.js";
@@ -70,8 +71,7 @@ export function vaeOf(spec: Spec): VaeKind {
  * `vae: none` (latents only) the family's default, which the model was trained against.
  */
 export function latentSpaceVaeOf(spec: Spec): VaeKind {
-  const kind = vaeOf(spec);
-  return kind === "none" ? (familyInfo(spec.model.family)?.defaults.vae ?? "none") : kind;
+  return latentSpaceVae(vaeOf(spec), familyInfo(spec.model.family)?.defaults.vae ?? "none");
 }
 
 /** The frame rate of the written video: `video.fps`, else the family's reference rate. */

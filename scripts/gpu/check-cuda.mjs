@@ -65,6 +65,23 @@ function pipeline(name, body) {
   return `version: 1\nname: check-cuda-${name}\n${body}\nvae: { kind: none }\noutput: { dir: out, formats: [latents] }\n`;
 }
 
+/** A tiny STDiT3 case (17 frames, rectified flow, rotary attention) at a picture size: its frames' token count. */
+function stdit3Case(family, what, height, width) {
+  return {
+    family,
+    what,
+    text: (dtype, steps) =>
+      pipeline(
+        family,
+        `model: { family: stdit3, variant: stdit3-tiny, checkpoint: random, weights_seed: 5, dtype: ${dtype} }
+conditioning: { embeddings: t.safetensors }
+video: { frames: 17, height: ${height}, width: ${width}, fps: 24 }
+seed: 7
+scheduler: { kind: rflow, steps: ${steps}, guidance: 7 }`,
+      ),
+  };
+}
+
 /** Each case's pipeline text for a dtype and a step count; `file` cases read their text from a pipeline file. */
 const CASES = [
   {
@@ -129,32 +146,8 @@ scheduler: { kind: ddim, steps: ${steps}, guidance: 7.5 }`,
         .replace(/steps: \d+/, `steps: ${steps}`)
         .replace(/^runtime: .*$/m, ""),
   },
-  {
-    family: "stdit3",
-    what: "STDiT3, rectified flow, rotary attention",
-    text: (dtype, steps) =>
-      pipeline(
-        "stdit3",
-        `model: { family: stdit3, variant: stdit3-tiny, checkpoint: random, weights_seed: 5, dtype: ${dtype} }
-conditioning: { embeddings: t.safetensors }
-video: { frames: 17, height: 40, width: 56, fps: 24 }
-seed: 7
-scheduler: { kind: rflow, steps: ${steps}, guidance: 7 }`,
-      ),
-  },
-  {
-    family: "stdit3-long",
-    what: "STDiT3 with 160-token frames: q/k norms applied by the pre-pass, spatial attention past one tile (cuDNN where built)",
-    text: (dtype, steps) =>
-      pipeline(
-        "stdit3-long",
-        `model: { family: stdit3, variant: stdit3-tiny, checkpoint: random, weights_seed: 5, dtype: ${dtype} }
-conditioning: { embeddings: t.safetensors }
-video: { frames: 17, height: 160, width: 256, fps: 24 }
-seed: 7
-scheduler: { kind: rflow, steps: ${steps}, guidance: 7 }`,
-      ),
-  },
+  stdit3Case("stdit3", "STDiT3, rectified flow, rotary attention", 40, 56),
+  stdit3Case("stdit3-long", "STDiT3 with 160-token frames: q/k norms applied by the pre-pass, spatial attention past one tile (cuDNN where built)", 160, 256),
   {
     family: "opensora-plan",
     what: "Open-Sora-Plan, DDIM, negative prompt",

@@ -15,3 +15,11 @@ export const PREVIEWED_VAES: readonly VaeKind[] = Object.freeze(["sd-vae-ft-ema"
 export function hasLatentPreview(kind: VaeKind): boolean {
   return PREVIEWED_VAES.includes(kind);
 }
+
+/**
+ * The VAE whose latent space a model's latents are in: the VAE in force, or with `none` (latents only) the
+ * family's default, which the model was trained against. What a linear latent preview is for.
+ */
+export function latentSpaceVae(inForce: VaeKind, familyDefault: VaeKind): VaeKind {
+  return inForce === "none" ? familyDefault : inForce;
+}

@@ -1,6 +1,6 @@
-import { PREVIEWED_VAES, hasLatentPreview } from "../../../models/vae/latent-preview.js";
+import { PREVIEWED_VAES, hasLatentPreview, latentSpaceVae } from "../../../models/vae/latent-preview.js";
 import type { Rule } from "../../context.js";
-import { code, latentSpaceVae, orList } from "./support.js";
+import { code, orList, vaeInForce } from "./support.js";
 
 /**
  * `output.preview_every` needs latents with a linear preview (models/vae/latent-preview.ts): an SD-VAE's or CausalVAE's, named or, with `vae: none`, the family's.
@@ -10,7 +10,7 @@ export const PreviewVaeRule: Rule = {
   check(ctx) {
     const { family } = ctx.facts;
     if (ctx.spec.output?.preview_every === undefined || !family) return;
-    const kind = latentSpaceVae(ctx.spec, family);
+    const kind = latentSpaceVae(vaeInForce(ctx.spec, family), family.defaults.vae);
     if (hasLatentPreview(kind)) return;
     // The VaeFamilyRule already refuses a VAE outside the family's latent space.
     if (!family.vaes.includes(kind)) return;

@@ -90,14 +90,7 @@ export function vaeInForce(spec: Spec, family: ModelFamily): VaeKind {
   return spec.vae?.kind ?? family.defaults.vae;
 }
 
-/**
- * The VAE whose latent space the model's latents are in: the one in force, or with `vae: none` (latents only) the
- * family's default, which the model was trained against. What a linear latent preview is for.
- */
-export function latentSpaceVae(spec: Spec, family: ModelFamily): VaeKind {
-  const kind = vaeInForce(spec, family);
-  return kind === "none" ? family.defaults.vae : kind;
-}
+
 
 /** Whether `frames` is a frame count the family's VAE accepts. */
 export function framesFit(family: ModelFamily, frames: number): boolean {
