@@ -90,8 +90,6 @@ export function vaeInForce(spec: Spec, family: ModelFamily): VaeKind {
   return spec.vae?.kind ?? family.defaults.vae;
 }
 
-
-
 /** Whether `frames` is a frame count the family's VAE accepts. */
 export function framesFit(family: ModelFamily, frames: number): boolean {
   return typeof family.latentFrames(frames) === "number";
